@@ -1,0 +1,171 @@
+"""Exact and near-duplicate detection (MinHash LSH from datasketch), within a set and across splits.
+
+Exact: conversations equal after Unicode NFKC (full-width -> half-width letters, digits, punctuation)
+and collapsing whitespace. Near: Jaccard similarity of character 3-gram sets, estimated with MinHash
+(Broder 1997) and searched with banded LSH (Leskovec, Rajaraman, Ullman, "Mining of Massive Datasets",
+ch. 3). Character shingles suit Chinese, which has no spaces between words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from app.datasets.ingest.schema import IngestError
+
+NUM_PERM = 128  # signature length; the estimate's standard error is sqrt(J(1-J)/NUM_PERM) (Broder 1997)
+SHINGLE = 3
+MAX_EXAMPLES = 20
+EXAMPLE_CHARS = 200
+_WS = re.compile(r"\s+")
+# Odd 64-bit multipliers to combine three code points into one shingle hash (wrapping arithmetic);
+# datasketch then mixes it with MurmurHash3's finaliser before the permutations.
+_K = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+def normalise_text(text: str) -> str:
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def _row_text(row: dict) -> str:
+    return "\n".join(normalise_text(m["content"]) for m in row["messages"])
+
+
+def _exact_key(row: dict) -> bytes:
+    canon = "\x1e".join(f"{m['role']}\x1f{normalise_text(m['content'])}" for m in row["messages"])
+    return hashlib.blake2b(canon.encode("utf-8"), digest_size=16).digest()
+
+
+def _identity(x: object) -> object:
+    return x
+
+
+def _shingle_hashes(text: str) -> np.ndarray:
+    """32-bit hashes of the distinct character 3-grams of `text` (the whole text when shorter)."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(cps) < SHINGLE:
+        cps = np.concatenate([cps, np.zeros(SHINGLE - len(cps), dtype=np.uint64)])
+    with np.errstate(over="ignore"):
+        h = cps[:-2] * _K[0] + cps[1:-1] * _K[1] + cps[2:] * _K[2]
+    return np.unique(((h ^ (h >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+
+
+class _Signer:
+    """Builds MinHash signatures sharing one set of permutations (MinHash.copy keeps them)."""
+
+    def __init__(self) -> None:
+        self._base = MinHash(num_perm=NUM_PERM, hashfunc=_identity)
+
+    def sign(self, text: str) -> MinHash:
+        m = self._base.copy()
+        m.update_batch(_shingle_hashes(text))
+        return m
+
+
+def _check_threshold(near_threshold: float) -> None:
+    if not 0.0 < near_threshold <= 1.0:
+        raise IngestError("the near-duplicate threshold must be in (0, 1]", field="near_threshold")
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.count_nonzero(a == b)) / len(a)
+
+
+def _example(kind: str, i: int, j: int, rows_a: list[dict], rows_b: list[dict], sim: float | None) -> dict:
+    text = rows_b[j]["messages"]
+    preview = " | ".join(m["content"] for m in text if m["role"] != "system")[:EXAMPLE_CHARS]
+    ids = [rows_a[i].get("id"), rows_b[j].get("id")]
+    example = {"kind": kind, "rows": [i, j], "ids": ids, "text": preview}
+    if sim is not None:
+        example["similarity"] = round(sim, 3)
+    return example
+
+
+def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
+    """Later copies of earlier rows. `rows` indices are 0-based positions in `rows`.
+
+    Returns {"exact": n, "near": n, "threshold": t, "exact_rows": [...], "near_rows": [...],
+    "examples": [{"kind", "rows": [first, copy], "ids", "text", "similarity"?}]}. A near duplicate is
+    compared only with rows kept so far, so dropping every listed row keeps one row of each cluster.
+    """
+    _check_threshold(near_threshold)
+    seen: dict[bytes, int] = {}
+    exact_rows: list[int] = []
+    near_rows: list[int] = []
+    examples: list[dict] = []
+    signer = _Signer()
+    lsh = MinHashLSH(threshold=near_threshold, num_perm=NUM_PERM)
+    signatures: dict[int, np.ndarray] = {}
+    for i, row in enumerate(rows):
+        key = _exact_key(row)
+        first = seen.get(key)
+        if first is not None:
+            exact_rows.append(i)
+            if sum(e["kind"] == "exact" for e in examples) < MAX_EXAMPLES:
+                examples.append(_example("exact", first, i, rows, rows, None))
+            continue
+        seen[key] = i
+        m = signer.sign(_row_text(row))
+        best, best_sim = _best_match(lsh, m, signatures, near_threshold)
+        if best is not None:
+            near_rows.append(i)
+            if sum(e["kind"] == "near" for e in examples) < MAX_EXAMPLES:
+                examples.append(_example("near", best, i, rows, rows, best_sim))
+            continue
+        lsh.insert(i, m, check_duplication=False)
+        signatures[i] = m.hashvalues
+    return {"exact": len(exact_rows), "near": len(near_rows), "threshold": near_threshold,
+            "exact_rows": exact_rows, "near_rows": near_rows, "examples": examples}  # fmt: skip
+
+
+def _best_match(
+    lsh: MinHashLSH, m: MinHash, signatures: dict[int, np.ndarray], threshold: float
+) -> tuple[int | None, float]:
+    # LSH returns candidates sharing a band; keep those whose estimated Jaccard reaches the threshold.
+    best, best_sim = None, 0.0
+    for key in lsh.query(m):
+        sim = _similarity(m.hashvalues, signatures[key])
+        if sim >= threshold and (sim > best_sim or (sim == best_sim and key < (best or 0))):
+            best, best_sim = key, sim
+    return best, best_sim
+
+
+def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: float = 0.8) -> dict:
+    """Validation rows that repeat (exactly or nearly) a training row; they inflate validation scores.
+
+    Returns {"exact": n, "near": n, "threshold": t, "val_rows": [...], "examples": [{"kind",
+    "rows": [train_index, val_index], "ids", "text", "similarity"?}]}.
+    """
+    _check_threshold(near_threshold)
+    seen: dict[bytes, int] = {}
+    signer = _Signer()
+    lsh = MinHashLSH(threshold=near_threshold, num_perm=NUM_PERM)
+    signatures: dict[int, np.ndarray] = {}
+    for i, row in enumerate(train):
+        seen.setdefault(_exact_key(row), i)
+        m = signer.sign(_row_text(row))
+        lsh.insert(i, m, check_duplication=False)
+        signatures[i] = m.hashvalues
+    exact = near = 0
+    val_rows: list[int] = []
+    examples: list[dict] = []
+    for j, row in enumerate(val):
+        first = seen.get(_exact_key(row))
+        if first is not None:
+            exact += 1
+            val_rows.append(j)
+            if len(examples) < 2 * MAX_EXAMPLES:
+                examples.append(_example("exact", first, j, train, val, None))
+            continue
+        best, sim = _best_match(lsh, signer.sign(_row_text(row)), signatures, near_threshold)
+        if best is not None:
+            near += 1
+            val_rows.append(j)
+            if len(examples) < 2 * MAX_EXAMPLES:
+                examples.append(_example("near", best, j, train, val, sim))
+    return {"exact": exact, "near": near, "threshold": near_threshold,
+            "val_rows": val_rows, "examples": examples}  # fmt: skip
