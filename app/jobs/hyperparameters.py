@@ -81,6 +81,11 @@ class TrainHyperparameters(BaseModel):
         description="Split dialogues longer than max_seq_length into windows that each end on an assistant "
         "turn, instead of cutting them at the limit.",
     )
+    chat_template: Literal["auto", "chatml", "baichuan2", "llama2", "llama3", "chatglm3"] = Field(
+        "auto",
+        description="Conversation format: auto uses the model's own chat template (a guessed fallback "
+        "for base models without one); a name forces that fallback template.",
+    )
     optim: str = Field("adamw_torch", description=f"Optimizer: one of {', '.join(OPTIMIZERS)}.")
 
     # --- LoRA / QLoRA --------------------------------------------------------------------------------------
