@@ -79,6 +79,10 @@ def ingest_file(
     options.check()
     safe_filename(original_filename)
     raw = read_file(Path(path), original_filename=original_filename, max_bytes=options.max_bytes)
+    if not raw.records:
+        first = raw.problems[0]
+        message = f"no valid rows; first problem at row {first.row}: {first.reason}"
+        raise IngestError(message, field=first.field)
     sample = [record for _, record in raw.records[:DETECTION_SAMPLE]]
     fmt = options.format or detect_format(sample, options.mapping)
     fields = resolve_fields(fmt, options.mapping, sample)
