@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.catalog.schemas import ModelRead, ModelRegister
+from app.catalog.service import CatalogService
+from app.deps import CurrentUserId, SessionDep
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+
+
+@router.get("", response_model=list[ModelRead])
+def list_models(session: SessionDep) -> list[ModelRead]:
+    return [ModelRead.model_validate(m) for m in CatalogService(session).list()]
+
+
+@router.get("/{model_id}", response_model=ModelRead)
+def get_model(model_id: str, session: SessionDep) -> ModelRead:
+    return ModelRead.model_validate(CatalogService(session).get(model_id))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelRead)
+def register_model(request: ModelRegister, session: SessionDep, owner_id: CurrentUserId) -> ModelRead:
+    return ModelRead.model_validate(CatalogService(session).register(owner_id, request))

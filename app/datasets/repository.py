@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import Dataset, DatasetVersion, Job
+
+
+class DatasetRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def list(self, owner_id: int, *, include_archived: bool = True) -> list[Dataset]:
+        query = (
+            select(Dataset)
+            .where(Dataset.owner_id == owner_id)
+            .options(selectinload(Dataset.versions))
+            .order_by(Dataset.id.desc())
+        )
+        if not include_archived:
+            query = query.where(Dataset.archived.is_(False))
+        return list(self.session.scalars(query))
+
+    def get(self, owner_id: int, dataset_id: int) -> Dataset | None:
+        query = (
+            select(Dataset)
+            .where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
+            .options(selectinload(Dataset.versions))
+        )
+        return self.session.scalars(query).first()
+
+    def find_by_name(self, owner_id: int, name: str) -> Dataset | None:
+        query = select(Dataset).where(Dataset.owner_id == owner_id, Dataset.name == name)
+        return self.session.scalars(query).first()
+
+    def resolve_version(self, owner_id: int, dataset_id: int, version: int | None) -> DatasetVersion | None:
+        dataset = self.get(owner_id, dataset_id)
+        if dataset is None or not dataset.versions:
+            return None
+        if version is None:
+            return dataset.latest_version
+        return next((v for v in dataset.versions if v.version == version), None)
+
+    def get_version(self, version_id: int) -> DatasetVersion | None:
+        return self.session.get(DatasetVersion, version_id)
+
+    def used_by_jobs(self, dataset: Dataset) -> bool:
+        version_ids = [v.id for v in dataset.versions]
+        if not version_ids:
+            return False
+        query = select(Job.id).where(Job.dataset_version_id.in_(version_ids)).limit(1)
+        return self.session.scalars(query).first() is not None
+
+    def add(self, dataset: Dataset) -> Dataset:
+        self.session.add(dataset)
+        self.session.flush()
+        return dataset

@@ -1,0 +1,103 @@
+"""One translation mechanism for every page: English source strings, a Chinese table, a per-request language.
+
+Templates call ``t("English text")``; the language comes from the ``lang`` cookie (set by the switch in
+the navigation bar) or the ``?lang=`` query. Missing entries fall back to English, so a new string never breaks a page.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+LANGUAGES = ("zh", "en")
+current_language: ContextVar[str] = ContextVar("current_language", default="zh")
+
+ZH: dict[str, str] = {
+    "FT Studio": "FT Studio 微调工作室",
+    "Datasets": "数据集",
+    "Models": "模型",
+    "New fine-tune": "新建微调",
+    "Jobs": "任务",
+    "Language": "语言",
+    "Upload a dataset": "上传数据集",
+    "File": "文件",
+    "Name (optional)": "名称（可选）",
+    "Upload": "上传",
+    "Uploading…": "上传中…",
+    "Validation rows": "验证集条数",
+    "Validation fraction": "验证集比例",
+    "Bad rows": "问题行",
+    "Drop bad rows": "丢弃问题行",
+    "Reject the file": "拒绝整个文件",
+    "Name": "名称",
+    "Version": "版本",
+    "Format": "格式",
+    "Encoding": "编码",
+    "Rows": "行数",
+    "Invalid": "无效",
+    "Train / validation": "训练 / 验证",
+    "Duplicates (exact / near)": "重复（完全 / 近似）",
+    "Status": "状态",
+    "Created": "创建时间",
+    "No datasets yet.": "还没有数据集。",
+    "Dataset uploaded": "数据集已上传",
+    "Upload failed": "上传失败",
+    "Source": "来源",
+    "Architecture": "架构",
+    "Parameters": "参数量",
+    "Path": "路径",
+    "No models yet.": "还没有模型。",
+    "Dataset": "数据集",
+    "Base model": "基座模型",
+    "Method": "方法",
+    "Hyperparameters": "超参数",
+    "Start fine-tuning": "开始微调",
+    "Advanced": "高级",
+    "Kind": "类型",
+    "Progress": "进度",
+    "Loss": "损失",
+    "No jobs yet.": "还没有任务。",
+    "Cancel": "取消",
+    "Resume": "继续训练",
+    "Checkpoints": "检查点",
+    "Step": "步",
+    "Size": "大小",
+    "Error": "错误",
+    "ETA": "预计剩余",
+    "Loss curve": "损失曲线",
+    "Started": "开始时间",
+    "Finished": "结束时间",
+    "Events": "事件",
+    "queued": "排队中",
+    "running": "训练中",
+    "succeeded": "已完成",
+    "failed": "失败",
+    "cancelled": "已取消",
+    "interrupted": "已中断",
+    "train": "训练",
+    "eval": "评估",
+    "export": "导出",
+    "Job": "任务",
+    "Peak memory": "峰值内存",
+    "Predicted peak": "预测峰值",
+    "Worker": "工作节点",
+    "Please choose a file.": "请选择文件。",
+    "Fix the highlighted field and try again.": "请修改标出的字段后重试。",
+    "Upload your data, pick a base model and a method, and watch it train.": (
+        "上传数据，选择基座模型和方法，然后观看训练过程。"
+    ),
+    "seconds": "秒",
+    "API docs": "API 文档",
+}
+
+TABLES = {"zh": ZH, "en": {}}
+
+
+def translate(text: str, language: str | None = None) -> str:
+    return TABLES.get(language or current_language.get(), {}).get(text, text)
+
+
+def pick_language(cookie: str | None, query: str | None, default: str) -> str:
+    for candidate in (query, cookie, default):
+        if candidate in LANGUAGES:
+            return candidate
+    return "zh"

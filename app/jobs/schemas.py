@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainJobCreate(BaseModel):
+    """The public contract of POST /api/v1/jobs for training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["train"] = "train"
+    dataset_id: int = Field(
+        description="The dataset to train on (its latest version unless dataset_version is given)."
+    )
+    dataset_version: int | None = Field(default=None, ge=1)
+    base_model: str = Field(min_length=1, description="A model id from GET /api/v1/models.")
+    method: str = "lora"
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, max_length=200)
+    queue: str | None = Field(default=None, max_length=50)
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint_step: int | None = Field(default=None, description="Default: the newest checkpoint.")
+    max_steps: int | None = Field(default=None, ge=1, description="Optionally train further than planned.")
+
+
+class Progress(BaseModel):
+    step: int
+    total_steps: int | None
+    loss: float | None
+    eta_seconds: float | None
+    percent: float | None
+
+
+class CheckpointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    step: int
+    path: str
+    size_bytes: int
+    deleted: bool
+    created_at: datetime
+
+
+class JobRead(BaseModel):
+    id: int
+    kind: str
+    status: str
+    name: str | None
+    method: str | None
+    base_model: str | None
+    dataset_version_id: int | None
+    parent_job_id: int | None
+    config: dict[str, Any]
+    progress: Progress
+    checkpoints: list[CheckpointRead]
+    error: str | None
+    cancel_requested: bool
+    peak_memory_bytes: int | None
+    predicted_peak_bytes: int | None
+    result: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker_id: str | None
+
+
+class MetricRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    step: int
+    epoch: float | None
+    loss: float | None
+    learning_rate: float | None
+    grad_norm: float | None
+    eval_loss: float | None
+    tokens_per_second: float | None
+
+
+class JobEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    step: int | None
+    message: str | None
+    data: dict[str, Any]
+    created_at: datetime

@@ -1,0 +1,199 @@
+"""Rules of the job lifecycle: create (validated, then enqueued after commit), cancel, resume, read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.catalog.service import CatalogService
+from app.datasets.repository import DatasetRepository
+from app.errors import Conflict, InvalidInput, NotFound
+from app.jobs.hyperparameters import METHODS, TrainHyperparameters
+from app.jobs.progress import build_job_read
+from app.jobs.repository import JobRepository
+from app.jobs.schemas import JobRead, ResumeRequest, TrainJobCreate
+from app.models import Job, JobKind, JobStatus, utcnow
+from app.queue import enqueue_job
+from app.settings import get_settings
+
+
+def validate_hyperparameters(method: str, values: dict[str, Any]) -> TrainHyperparameters:
+    """Pydantic checks each field; method_rules checks combinations. Both name the field at fault."""
+    if method not in METHODS:
+        raise InvalidInput(f"Unknown method '{method}'. Choose one of: {', '.join(METHODS)}.", field="method")
+    try:
+        hp = TrainHyperparameters(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "hyperparameters"
+        raise InvalidInput(
+            f"hyperparameters.{field}: {first['msg']}", field=f"hyperparameters.{field}"
+        ) from exc
+    from app.jobs.method_rules import check_method_combination
+
+    problems = check_method_combination(method, hp)
+    if problems:
+        field, reason = problems[0]
+        raise InvalidInput(f"hyperparameters.{field}: {reason}", field=f"hyperparameters.{field}")
+    return hp
+
+
+class JobService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.jobs = JobRepository(session)
+
+    # --- reading -------------------------------------------------------------------------------
+    def get(self, job_id: int, owner_id: int) -> Job:
+        job = self.jobs.get(job_id, owner_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} does not exist.")
+        return job
+
+    def read(self, job_id: int, owner_id: int) -> JobRead:
+        return build_job_read(self.get(job_id, owner_id))
+
+    def list(self, owner_id: int, *, kind: str | None = None, status: str | None = None) -> list[JobRead]:
+        return [build_job_read(job) for job in self.jobs.list(owner_id, kind=kind, status=status)]
+
+    # --- creating ------------------------------------------------------------------------------
+    def create_train_job(self, owner_id: int, request: TrainJobCreate) -> Job:
+        hp = validate_hyperparameters(request.method, request.hyperparameters)
+        model = CatalogService(self.session).get(request.base_model)
+        version = DatasetRepository(self.session).resolve_version(
+            owner_id, request.dataset_id, request.dataset_version
+        )
+        if version is None:
+            what = f"version {request.dataset_version} of dataset" if request.dataset_version else "dataset"
+            raise NotFound(f"The {what} {request.dataset_id} does not exist.")
+        if version.dataset.archived:
+            raise Conflict(f"Dataset {request.dataset_id} is archived; unarchive it to train on it.")
+        if version.num_train == 0:
+            raise InvalidInput("The dataset has no training rows.", field="dataset_id")
+        config = {
+            "method": request.method,
+            "hyperparameters": hp.model_dump(),
+            "base_model": {
+                "id": model.id,
+                "path": model.path,
+                "gguf_file": model.gguf_file,
+                "trust_remote_code": model.trust_remote_code,
+            },
+            "dataset": {
+                "id": version.dataset_id,
+                "version": version.version,
+                "version_id": version.id,
+                "path": version.path,
+                "num_train": version.num_train,
+                "num_val": version.num_val,
+            },
+        }
+        job = Job(
+            owner_id=owner_id,
+            kind=JobKind.TRAIN,
+            method=request.method,
+            base_model_id=model.id,
+            dataset_version_id=version.id,
+            config=config,
+            name=request.name,
+            queue=request.queue or get_settings().default_queue,
+        )
+        return self._commit_and_enqueue(job)
+
+    def resume(self, job_id: int, owner_id: int, request: ResumeRequest) -> Job:
+        """A new job that continues a train job from one of its checkpoints (optimizer, scheduler, RNG)."""
+        parent = self.get(job_id, owner_id)
+        if parent.kind != JobKind.TRAIN:
+            raise InvalidInput("Only training jobs can be resumed.", field="job_id")
+        if not JobStatus(parent.status).is_final:
+            raise Conflict(f"Job {job_id} is still {parent.status}; cancel it before resuming.")
+        alive = [c for c in parent.checkpoints if not c.deleted]
+        if request.checkpoint_step is not None:
+            alive = [c for c in alive if c.step == request.checkpoint_step]
+        if not alive:
+            raise InvalidInput("That job has no checkpoint to resume from.", field="checkpoint_step")
+        checkpoint = alive[-1]
+        config = dict(parent.config)
+        config["resume_from_checkpoint"] = f"{parent.run_dir}/{checkpoint.path}"
+        if request.max_steps is not None:
+            config["hyperparameters"] = {**config["hyperparameters"], "max_steps": request.max_steps}
+        job = Job(
+            owner_id=owner_id,
+            kind=JobKind.TRAIN,
+            method=parent.method,
+            base_model_id=parent.base_model_id,
+            dataset_version_id=parent.dataset_version_id,
+            config=config,
+            parent_job_id=parent.id,
+            name=f"{parent.name or f'job {parent.id}'} (resumed at step {checkpoint.step})",
+            queue=parent.queue,
+        )
+        return self._commit_and_enqueue(job)
+
+    def create_job(
+        self,
+        owner_id: int,
+        *,
+        kind: str,
+        config: dict[str, Any],
+        name: str | None = None,
+        base_model_id: str | None = None,
+        parent_job_id: int | None = None,
+        dataset_version_id: int | None = None,
+        queue: str | None = None,
+    ) -> Job:
+        """The seam for the other kinds (eval, export, dataset analysis): same queue, same supervision."""
+        job = Job(
+            owner_id=owner_id,
+            kind=kind,
+            config=config,
+            name=name,
+            base_model_id=base_model_id,
+            parent_job_id=parent_job_id,
+            dataset_version_id=dataset_version_id,
+            queue=queue or get_settings().default_queue,
+        )
+        return self._commit_and_enqueue(job)
+
+    def _commit_and_enqueue(self, job: Job) -> Job:
+        self.jobs.add(job)
+        self.session.commit()
+        # After the commit, so a fast worker never looks for a row that is not there yet.
+        try:
+            task_id = enqueue_job(job.id, job.queue)
+        except Exception as exc:  # broker down: the job must not sit queued forever
+            job.status, job.error, job.finished_at = (
+                JobStatus.FAILED,
+                f"Could not reach the queue: {exc}",
+                utcnow(),
+            )
+            self.session.commit()
+            raise Conflict(f"The job was saved but the queue is unreachable ({exc}).") from exc
+        job.result = {**(job.result or {}), "celery_task_id": task_id}
+        self.session.commit()
+        return job
+
+    # --- cancelling ----------------------------------------------------------------------------
+    def cancel(self, job_id: int, owner_id: int) -> Job:
+        job = self.get(job_id, owner_id)
+        if JobStatus(job.status).is_final:
+            raise Conflict(f"Job {job_id} already ended ({job.status}).")
+        job.cancel_requested = True
+        if job.status == JobStatus.QUEUED:
+            # The worker skips a job that is no longer queued when it takes it off the queue.
+            job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
+        # A running job: its supervisor polls this flag and sends SIGTERM to the child's process group.
+        self.session.commit()
+        return job
+
+    def reap_stale(self) -> int:
+        settings = get_settings()
+        now = datetime.now(UTC)
+        count = self.jobs.mark_stale_running_interrupted(
+            now - timedelta(seconds=settings.heartbeat_timeout_seconds), now
+        )
+        self.session.commit()
+        return count

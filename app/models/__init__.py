@@ -1,0 +1,31 @@
+"""All tables, imported here so Alembic and the relationships see every mapper."""
+
+from app.models.base import Base, utcnow
+from app.models.base_model import BaseModel, ModelSource
+from app.models.dataset import Dataset, DatasetStatus, DatasetVersion
+from app.models.job import FINAL_STATUSES, Checkpoint, Job, JobKind, JobStatus
+from app.models.metric import JobEvent, JobMetric, Score
+from app.models.user import LOCAL_USER_ID, Role, User
+from app.models.worker_node import WorkerNode
+
+__all__ = [
+    "FINAL_STATUSES",
+    "LOCAL_USER_ID",
+    "Base",
+    "BaseModel",
+    "Checkpoint",
+    "Dataset",
+    "DatasetStatus",
+    "DatasetVersion",
+    "Job",
+    "JobEvent",
+    "JobKind",
+    "JobMetric",
+    "JobStatus",
+    "ModelSource",
+    "Role",
+    "Score",
+    "User",
+    "WorkerNode",
+    "utcnow",
+]

@@ -1,0 +1,127 @@
+"""Turns the child's events (docs/CONTRACTS.md) into database rows: metrics, checkpoints, job events."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
+
+# Events that become rows the job page lists (beyond metrics and checkpoints).
+NOTABLE_EVENTS = {"quick_eval", "collapse", "warning", "best_checkpoints", "resumed", "notice"}
+
+
+def folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    # NaN and inf are kept out of the numeric columns (PostgreSQL would take them, JSON would not);
+    # the collapse detector reports them as events instead.
+    return number if math.isfinite(number) else None
+
+
+class EventSink:
+    def __init__(self, job_id: int, run_dir: Path) -> None:
+        self.job_id = job_id
+        self.run_dir = run_dir
+        self.end_event: dict[str, Any] | None = None
+
+    def apply(self, session: Session, job: Job, events: list[dict[str, Any]]) -> None:
+        now = utcnow()
+        for event in events:
+            kind = event.get("event")
+            if kind == "start":
+                job.total_steps = event.get("total_steps") or job.total_steps
+                job.result = {**(job.result or {}), "start": {k: v for k, v in event.items() if k != "event"}}
+            elif kind in ("train", "progress"):
+                self._train(session, job, event, now)
+            elif kind == "eval":
+                session.add(
+                    JobMetric(
+                        job_id=self.job_id,
+                        kind="eval",
+                        step=int(event.get("step", 0)),
+                        epoch=_finite(event.get("epoch")),
+                        eval_loss=_finite(event.get("eval_loss")),
+                        created_at=now,
+                    )
+                )
+            elif kind == "checkpoint":
+                self._checkpoint(session, job, event, now)
+            elif kind == "end":
+                self.end_event = event
+                if event.get("peak_memory_bytes"):
+                    job.peak_memory_bytes = int(event["peak_memory_bytes"])
+                job.result = {**(job.result or {}), "end": {k: v for k, v in event.items() if k != "event"}}
+            elif kind in NOTABLE_EVENTS:
+                message = event.get("reason") or event.get("message")
+                session.add(
+                    JobEvent(
+                        job_id=self.job_id,
+                        kind=kind,
+                        step=event.get("step"),
+                        message=str(message)[:1000] if message else None,
+                        data={k: v for k, v in event.items() if k != "event"},
+                        created_at=now,
+                    )
+                )
+                if kind == "collapse":
+                    flags = list((job.result or {}).get("flags", []))
+                    flags.append(
+                        {"step": event.get("step"), "reason": message, "action": event.get("action")}
+                    )
+                    job.result = {**(job.result or {}), "flags": flags}
+
+    def _train(self, session: Session, job: Job, event: dict[str, Any], now: Any) -> None:
+        step = int(event.get("step", 0))
+        job.step = max(job.step or 0, step)
+        if event.get("total_steps"):
+            job.total_steps = int(event["total_steps"])
+        loss = _finite(event.get("loss"))
+        if loss is not None:
+            job.loss = loss
+        if event.get("event") == "train":
+            session.add(
+                JobMetric(
+                    job_id=self.job_id,
+                    kind="train",
+                    step=step,
+                    epoch=_finite(event.get("epoch")),
+                    loss=loss,
+                    learning_rate=_finite(event.get("learning_rate")),
+                    grad_norm=_finite(event.get("grad_norm")),
+                    tokens_per_second=_finite(event.get("tokens_per_second")),
+                    created_at=now,
+                )
+            )
+
+    def _checkpoint(self, session: Session, job: Job, event: dict[str, Any], now: Any) -> None:
+        relative = str(event.get("path", ""))
+        absolute = (self.run_dir / relative).resolve()
+        if self.run_dir.resolve() not in absolute.parents:
+            return  # the child only writes inside its run folder; anything else is ignored
+        session.add(
+            Checkpoint(
+                job_id=self.job_id,
+                step=int(event.get("step", 0)),
+                path=relative,
+                size_bytes=folder_size(absolute) if absolute.exists() else 0,
+                created_at=now,
+            )
+        )
+        # save_total_limit rotates old folders away: keep their rows, marked deleted.
+        for checkpoint in job.checkpoints:
+            if not checkpoint.deleted and not (self.run_dir / checkpoint.path).exists():
+                checkpoint.deleted = True
