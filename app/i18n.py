@@ -1,7 +1,8 @@
 """One translation mechanism for every page: English source strings, a Chinese table, a per-request language.
 
 Templates call ``t("English text")``; the language comes from the ``lang`` cookie (set by the switch in
-the navigation bar) or the ``?lang=`` query. Missing entries fall back to English, so a new string never breaks a page.
+the navigation bar) or the ``?lang=`` query. Missing entries fall back to English, so a new string never
+breaks a page.
 """
 
 from __future__ import annotations
