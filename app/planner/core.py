@@ -1,0 +1,151 @@
+"""plan(): peak memory per GPU as the maximum over the forward, backward and optimizer-step phases.
+
+forward  = states + saved activations + logits/upcast/log-softmax at the loss
+backward = states + max(saved activations + log-softmax backward,
+                        saved activations + one layer's backward working set + head gradient,
+                        all gradients + one layer's backward working set)
+step     = states + gradients + optimizer-step buffers
+where states = weights + fp32 master + optimizer states + communication buffers (+ gradients kept across
+micro-batches when grad_accum > 1). The allocated peak then gets the caching-allocator overhead and the
+CUDA context (GPU) or the import baseline and allocator retention (CPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .activations import activations
+from .architecture import ModelShape, load_model_shape
+from .constants import ALLOCATOR_OVERHEAD, CPU_IMPORT_BASELINE_BYTES, CUDA_CONTEXT_BYTES, FIT_MARGIN
+from .deepspeed import deepspeed_config, training_arguments
+from .gpus import GpuSpec, custom_gpu, get_gpu
+from .memory import is_mixed, model_states
+from .schemas import PerGpu, PlanRequest, PlanResult
+from .timing import step_time, total_seconds
+from .zero import shard
+
+# CPU RSS keeps freed gradient memory: glibc returns blocks under its mmap threshold (up to 32 MiB) to its
+# own free lists, not to the OS, so the next step's peak sits on top of them. Fraction of the gradient bytes
+# still resident at the next backward peak, measured by benchmarks/planner_cpu.py (assumption elsewhere).
+CPU_GRADIENT_RETENTION = 1.0
+# Host RAM a CUDA PyTorch training process holds besides offloaded tensors (CUDA/cuBLAS libraries, Python,
+# tokenizer, data loader): assumption 3 GB per process.
+GPU_PROCESS_HOST_BYTES = 3_000_000_000
+
+
+def resolve_gpu(req: PlanRequest) -> GpuSpec:
+    if req.gpu_memory_gib and req.gpu_tflops:
+        return custom_gpu(req.gpu_memory_gib, req.gpu_tflops, name=req.gpu or "custom")
+    return get_gpu(req.gpu)
+
+
+def _host_ram_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
+def _phases(shape: ModelShape, req: PlanRequest) -> tuple[dict[str, dict[str, float]], object, object]:
+    states = model_states(shape, req)
+    acts = activations(shape, states, req)
+    sh = shard(shape, states, req)
+    base: dict[str, float] = dict(sh.weights)
+    if sh.master:
+        base["master weights (fp32)"] = sh.master
+    if sh.optimizer:
+        base["optimizer states"] = sh.optimizer
+    base.update(sh.buffers)
+    if req.grad_accum > 1:
+        base["gradients"] = sh.gradients
+    grads_in_flight = 0.0 if req.grad_accum > 1 else sh.gradients
+    autocast = {"autocast weight copies": states.autocast_copies} if states.autocast_copies else {}
+    act = {"activations": acts.saved_layers, "final norm / head input": acts.head_saved}
+
+    forward = {**base, **autocast, **act, "logits and loss": acts.forward_logits}
+    start = {**base, **autocast, **act, "logits and loss": acts.loss_backward}
+    head_grad = (shape.embedding_params + shape.lm_head_params) * 4.0 if req.method == "full" else 0.0
+    through = {**base, **autocast, **act, "layer backward working set": acts.layer_backward}
+    if grads_in_flight:
+        through["gradients"] = min(head_grad, grads_in_flight)
+    end = {**base, "layer backward working set": acts.layer_backward}
+    if grads_in_flight:
+        end["gradients"] = grads_in_flight
+    backward = max((start, through, end), key=lambda d: sum(d.values()))
+    step = {**base, **sh.step_buffers}
+    step["gradients"] = sh.gradients
+    return {"forward": forward, "backward": backward, "optimizer_step": step}, states, sh
+
+
+def plan(
+    request: PlanRequest, *, shape: ModelShape | None = None, with_recommendations: bool = True
+) -> PlanResult:
+    """Estimate memory per GPU, host RAM, fit and time for one configuration (see module docstring)."""
+    req = request
+    shape = shape or load_model_shape(req.model)
+    on_cpu = req.device == "cpu"
+    gpu = None if on_cpu else resolve_gpu(req)
+    if gpu is not None and not gpu.bf16 and req.precision in ("bf16", "pure-bf16"):
+        notes = [f"{gpu.name} has no bf16: use fp16 (estimated as if bf16 were emulated)"]
+    else:
+        notes = []
+    phases, states, sh = _phases(shape, req)
+    totals = {name: sum(terms.values()) for name, terms in phases.items()}
+    peak_phase = max(totals, key=totals.get)
+    breakdown = {k: v for k, v in phases[peak_phase].items() if v > 0}
+    allocated = totals[peak_phase]
+    if on_cpu:
+        if states.gradients:
+            breakdown["CPU allocator retention"] = CPU_GRADIENT_RETENTION * states.gradients
+        breakdown["import baseline"] = CPU_IMPORT_BASELINE_BYTES
+        capacity = _host_ram_bytes()
+    else:
+        breakdown["allocator overhead"] = ALLOCATOR_OVERHEAD * allocated
+        breakdown["CUDA context"] = CUDA_CONTEXT_BYTES
+        capacity = gpu.memory_bytes
+    breakdown = {k: int(round(v)) for k, v in breakdown.items()}
+    peak = sum(breakdown.values())
+    phase_peaks = {k: int(round(v)) for k, v in totals.items()}
+
+    cpu_rank = sum(sh.cpu.values())
+    if on_cpu:
+        cpu_bytes = peak
+    else:
+        loading = states.weight_bytes / (req.world_size if req.zero == 3 else 1)
+        cpu_bytes = int(req.num_gpus * (GPU_PROCESS_HOST_BYTES + max(cpu_rank, loading)))
+    fits = peak <= capacity * (1 - FIT_MARGIN)
+    st = step_time(shape, states, req, gpu)
+    if req.method in ("qlora",) and req.zero == 3:
+        notes.append("QLoRA with ZeRO-3 is not supported")
+    if req.precision == "fp16" and not on_cpu:
+        notes.append("fp16 uses dynamic loss scaling; bf16 is safer where the card supports it")
+    if is_mixed(req) and req.zero is None and req.method in ("full", "freeze"):
+        notes.append("without DeepSpeed, HF AMP keeps fp32 weights and gradients (16 bytes/param)")
+    if req.optimizer == "paged-adamw-8bit":
+        notes.append("paged optimizer states can spill to host RAM under pressure; counted on the GPU here")
+    result = PlanResult(
+        request=req,
+        model_name=shape.name,
+        num_params=shape.num_params,
+        trainable_params=states.trainable_params,
+        per_gpu=PerGpu(
+            peak_bytes=peak,
+            breakdown=breakdown,
+            phase_peaks=phase_peaks,
+            peak_phase=peak_phase,
+            capacity_bytes=capacity,
+        ),
+        cpu_bytes=cpu_bytes,
+        fits=fits,
+        estimated_seconds=total_seconds(st, req),
+        seconds_per_step=st.step_s,
+        tokens_per_second=st.tokens_per_second,
+        deepspeed_config=deepspeed_config(req) if req.zero is not None else None,
+        training_arguments=training_arguments(req),
+        notes=notes,
+    )
+    if with_recommendations and not on_cpu:
+        from .recommend import recommend
+
+        result.recommendations = recommend(req, shape=shape)
+    return result

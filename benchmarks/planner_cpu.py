@@ -1,0 +1,168 @@
+"""Planner CPU benchmark: measured peak RSS of real HF training steps vs the planner's CPU profile.
+
+Trains a ~100M-parameter random-init Llama-architecture model (hidden 768, 12 layers, GQA 12/4 heads,
+SwiGLU 2048, vocabulary 32000, tied embeddings) with the real ``transformers.Trainer`` on this CPU, full
+fine-tuning and LoRA, at three sequence lengths. Each case runs in a fresh subprocess so its peak RSS
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) belongs to that case alone. The parent asks the planner
+for the same configuration with ``device="cpu"`` and prints measured / predicted.
+
+Goal (issue): every ratio within 10 %.
+
+    .venv/bin/python benchmarks/planner_cpu.py            # full table (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/planner_cpu.py --quick    # one sequence length
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# A ~100M model: 24.6M embedding (tied) + 12 x 6.29M per layer = 100.1M parameters.
+MODEL_CONFIG = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 768,
+    "intermediate_size": 2048,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 4,
+    "vocab_size": 32000,
+    "tie_word_embeddings": True,
+    "max_position_embeddings": 4096,
+    "hidden_act": "silu",
+    "rms_norm_eps": 1e-5,
+    "attention_bias": False,
+    "mlp_bias": False,
+}
+LORA_R = 8
+CASES = [("full", 256), ("full", 512), ("full", 1024), ("lora", 256), ("lora", 512), ("lora", 1024)]
+MICRO_BATCH = 2
+STEPS = 3  # step 1 allocates the optimizer state; steps 2-3 are the steady state the planner predicts
+
+
+def _child(method: str, seq_len: int, micro_batch: int, config_dir: str, attn: str) -> None:
+    """Run STEPS real Trainer steps and print peak RSS as JSON (runs in a fresh process)."""
+    import resource
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainingArguments
+
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(config_dir)
+    config._attn_implementation = attn
+    model = AutoModelForCausalLM.from_config(config, attn_implementation=attn, dtype=torch.float32)
+    if method == "lora":
+        model = get_peft_model(
+            model, LoraConfig(r=LORA_R, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+        )
+    n_rows = micro_batch * STEPS
+    gen = torch.Generator().manual_seed(1)
+    rows = []
+    for _ in range(n_rows):
+        ids = torch.randint(0, config.vocab_size, (seq_len,), generator=gen)
+        rows.append({"input_ids": ids, "labels": ids.clone()})
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=micro_batch,
+            max_steps=STEPS,
+            use_cpu=True,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            dataloader_num_workers=0,
+            learning_rate=1e-4,
+            disable_tqdm=True,
+        )
+        Trainer(model=model, args=args, train_dataset=rows).train()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # ru_maxrss is KiB on Linux
+    print(json.dumps({"peak_rss_bytes": peak, "import_rss_bytes": baseline}))
+
+
+def measure(method: str, seq_len: int, micro_batch: int, config_dir: str, attn: str = "eager") -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        method,
+        str(seq_len),
+        str(micro_batch),
+        config_dir,
+        attn,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"case {method} s={seq_len} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def predict(method: str, seq_len: int, micro_batch: int, config_dir: str, flash: bool) -> dict:
+    from app.planner import PlanRequest, plan
+
+    result = plan(
+        PlanRequest(
+            model=str(Path(config_dir) / "config.json"),
+            method=method,
+            lora_r=LORA_R,
+            lora_targets="all-linear",
+            precision="fp32",
+            optimizer="adamw",
+            seq_len=seq_len,
+            micro_batch=micro_batch,
+            flash_attention=flash,
+            device="cpu",
+        )
+    )
+    return {"peak": result.per_gpu.peak_bytes, "breakdown": result.per_gpu.breakdown}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="only sequence length 256")
+    parser.add_argument("--sdpa", action="store_true", help="also run the SDPA (flash kernel) attention")
+    parser.add_argument("--save", type=Path, help="write the measured rows as JSON here")
+    args = parser.parse_args()
+    cases = [c for c in CASES if not args.quick or c[1] == 256]
+    attns = ["eager", "sdpa"] if args.sdpa else ["eager"]
+    rows = []
+    with tempfile.TemporaryDirectory() as config_dir:
+        (Path(config_dir) / "config.json").write_text(json.dumps(MODEL_CONFIG))
+        head = f"{'method':6} {'attn':5} {'seq':>5} {'batch':>5} {'measured MB':>12} {'planner MB':>11}"
+        print(f"{head} {'ratio':>6}")
+        for attn in attns:
+            for method, seq_len in cases:
+                got = measure(method, seq_len, MICRO_BATCH, config_dir, attn)
+                want = predict(method, seq_len, MICRO_BATCH, config_dir, flash=attn != "eager")
+                ratio = got["peak_rss_bytes"] / want["peak"]
+                rows.append({"method": method, "attn": attn, "seq_len": seq_len, **got, "predicted": want})
+                print(
+                    f"{method:6} {attn:5} {seq_len:5d} {MICRO_BATCH:5d} {got['peak_rss_bytes'] / 1e6:12.0f} "
+                    f"{want['peak'] / 1e6:11.0f} {ratio:6.3f}",
+                    flush=True,
+                )
+    worst = max(abs(r["peak_rss_bytes"] / r["predicted"]["peak"] - 1) for r in rows)
+    print(f"worst |measured/predicted - 1| = {worst:.1%} (goal: within 10 %)")
+    if args.save:
+        args.save.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
+    else:
+        raise SystemExit(main())
