@@ -36,4 +36,7 @@ def prepare(model: PreTrainedModel, hp: TrainHyperparameters, *, method_id: str)
 
 
 def training_arguments(hp: TrainHyperparameters, run_dir: Path) -> dict:
-    return {}
+    # DeepSpeed / multi-process extras are shared by every method (LoRA + ZeRO-2/3 works: STACK-NOTES).
+    from worker.training.methods.full import distributed_arguments
+
+    return distributed_arguments(hp, run_dir)

@@ -1,0 +1,134 @@
+"""Trainer callbacks of the training child: metrics events, graceful stop on SIGTERM, peak memory.
+
+Pattern from LLaMA-Factory's ``train/callbacks.py`` (a rank-0 metrics file and a signal-driven stop), cut
+down to what the contract needs.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import sys
+import time
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from worker.training.collate import Collator
+from worker.training.events import EventWriter
+
+TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
+
+
+def peak_memory_bytes() -> int:
+    """Peak accelerator memory when training on CUDA, else the process' peak resident set size."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.max_memory_allocated())
+    # ru_maxrss is in kilobytes on Linux and in bytes on macOS (getrusage(2) man pages).
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+class StopFlag:
+    """Set by SIGTERM / SIGINT; read at the end of every optimizer step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name: str | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        # Only set a flag: the step in flight finishes, then the Trainer saves and stops (GracefulStop).
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+
+class GracefulStop(TrainerCallback):
+    """At the end of the step during which a stop was requested: save a checkpoint and stop training."""
+
+    def __init__(self, flag: StopFlag) -> None:
+        self.flag = flag
+
+    def _agreed(self) -> bool:
+        # With several processes every rank must stop at the same step, or the next collective hangs.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            value = torch.tensor([1.0 if self.flag.requested else 0.0])
+            torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+            self.flag.requested = bool(value.item())
+        return self.flag.requested
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if self._agreed():
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+class MetricsEvents(TrainerCallback):
+    """Turns the Trainer's logs and saves into metrics.jsonl events (train / eval / checkpoint)."""
+
+    def __init__(
+        self, writer: EventWriter, collator: Collator, checkpoint_prefix: str = "checkpoints"
+    ) -> None:
+        self.writer = writer
+        self.collator = collator
+        self.checkpoint_prefix = checkpoint_prefix
+        self._last_time = time.perf_counter()
+        self._last_tokens = 0
+        self.train_start = self._last_time
+        self.tokens_at_start = 0
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self._last_time = self.train_start = time.perf_counter()
+        self._last_tokens = self.tokens_at_start = self.collator.tokens_seen
+
+    def tokens_per_second(self) -> float:
+        """Real (non-pad) tokens per second over the whole run so far."""
+        elapsed = time.perf_counter() - self.train_start
+        return (self.collator.tokens_seen - self.tokens_at_start) / elapsed if elapsed > 0 else 0.0
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        if "eval_loss" in logs:
+            extra = {k: v for k, v in logs.items() if k.startswith("eval_") and k != "eval_loss"}
+            self.writer.write("eval", step=state.global_step, eval_loss=logs["eval_loss"], **extra)
+            return
+        if "loss" not in logs:
+            return  # the final summary (train_runtime, ...) is reported by the end event instead
+        now = time.perf_counter()
+        # Per-process tokens times the number of processes: every rank sees a same-sized share of the data.
+        tokens = (self.collator.tokens_seen - self._last_tokens) * max(1, args.world_size)
+        rate = tokens / (now - self._last_time) if now > self._last_time else 0.0
+        self._last_time, self._last_tokens = now, self.collator.tokens_seen
+        record = {key: logs[key] for key in TRAIN_KEYS if key in logs}
+        self.writer.write(
+            "train",
+            step=state.global_step,
+            epoch=round(state.epoch or 0.0, 6),
+            **record,
+            tokens_per_second=round(rate, 2),
+            total_steps=state.max_steps,
+        )
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if state.is_world_process_zero:
+            path = f"{self.checkpoint_prefix}/checkpoint-{state.global_step}"
+            self.writer.write("checkpoint", step=state.global_step, path=path)

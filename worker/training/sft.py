@@ -1,0 +1,275 @@
+"""The training child: supervised fine-tuning of a causal LM, one run, read top to bottom.
+
+    python -m worker.training.sft --config RUN_DIR/config.json
+
+Steps: read config -> tokenizer + chat template -> conversations to examples (assistant-only labels, windows
+or truncation, optional packing) -> model through the method module -> HF Trainer with our callbacks
+(metrics.jsonl events, TensorBoard, graceful SIGTERM stop) -> final/ -> end event.
+What it writes and its exit codes are the contract in docs/CONTRACTS.md ("The training child").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.jobs.hyperparameters import TrainHyperparameters
+from worker.training.callbacks import GracefulStop, MetricsEvents, StopFlag, peak_memory_bytes
+from worker.training.chat_data import DataError, DataStats, load_rows
+from worker.training.collate import Collator, ListDataset, pack_examples, unpacked_rows
+from worker.training.config import ConfigError, RunConfig, load_config, resolve_checkpoint
+from worker.training.events import EventWriter, write_error
+from worker.training.model_loading import load_model, load_tokenizer
+from worker.training.templates import choose_chat_template
+from worker.training.windows import build_examples
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+
+
+def _model_type(config: RunConfig) -> str | None:
+    """The architecture name, used only to guess a fallback chat template; None when it cannot be read."""
+    from transformers import AutoConfig
+
+    spec = config.base_model
+    try:
+        kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
+        return AutoConfig.from_pretrained(
+            spec.path, trust_remote_code=spec.trust_remote_code, **kwargs
+        ).model_type
+    except (OSError, ValueError):
+        return None
+
+
+def _setup_data(
+    config: RunConfig, tokenizer: Any, path: str, split: str
+) -> tuple[list[dict[str, list[int]]], DataStats, list[list[dict[str, str]]]]:
+    hp = config.hyperparameters
+    conversations = load_rows(Path(path))
+    examples, stats = build_examples(
+        conversations, tokenizer, hp.max_seq_length, split_long_dialogues=hp.split_long_dialogues
+    )
+    if not examples:
+        raise DataError(
+            f"no {split} example is left after tokenisation: in every conversation the assistant replies "
+            f"were cut away by max_seq_length={hp.max_seq_length} (or there is no assistant reply). Raise "
+            "max_seq_length, turn on split_long_dialogues, or shorten the system prompt and user turns."
+        )
+    rows = pack_examples(examples, hp.max_seq_length) if hp.packing else unpacked_rows(examples)
+    return rows, stats, conversations
+
+
+def _precision_arguments(hp: TrainHyperparameters) -> dict[str, Any]:
+    import torch
+
+    if hp.precision == "fp16":
+        if not torch.cuda.is_available():
+            raise ConfigError("fp16 mixed precision needs a GPU; choose bf16 or fp32 to train on the CPU")
+        return {"fp16": True}  # autocast + GradScaler: dynamic loss scaling (accelerate)
+    if hp.precision in ("bf16", "pure_bf16"):
+        return {"bf16": True}  # pure_bf16 also loads the weights in bf16 (method.load_kwargs)
+    return {}
+
+
+def core_training_arguments(hp: TrainHyperparameters, run_dir: Path, *, has_eval: bool) -> dict[str, Any]:
+    """TrainingArguments of the core; a method's own arguments are laid over these."""
+    import torch
+
+    args: dict[str, Any] = {
+        "output_dir": str(run_dir / "checkpoints"),
+        "num_train_epochs": hp.num_train_epochs,
+        "max_steps": hp.max_steps,
+        "per_device_train_batch_size": hp.per_device_train_batch_size,
+        "per_device_eval_batch_size": hp.per_device_train_batch_size,
+        "gradient_accumulation_steps": hp.gradient_accumulation_steps,
+        "learning_rate": hp.learning_rate,
+        "weight_decay": hp.weight_decay,
+        "max_grad_norm": hp.max_grad_norm,
+        "warmup_steps": hp.warmup_steps,
+        "lr_scheduler_type": hp.lr_scheduler_type,
+        "optim": hp.optim,
+        "logging_strategy": "steps",
+        "logging_steps": hp.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": hp.save_steps,
+        "save_total_limit": hp.save_total_limit,
+        "seed": hp.seed,
+        "data_seed": hp.seed,
+        "report_to": "none",  # TensorBoard is added as our own callback, pointed at RUN_DIR/tensorboard
+        "disable_tqdm": True,
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+        "use_cpu": not torch.cuda.is_available(),  # bf16 on the CPU needs it (STACK-NOTES)
+        **_precision_arguments(hp),
+    }
+    if hp.gradient_checkpointing:
+        args["gradient_checkpointing"] = True
+        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if has_eval:
+        args["eval_strategy"] = "steps" if hp.eval_steps else "epoch"
+        if hp.eval_steps:
+            args["eval_steps"] = hp.eval_steps
+        if hp.keep_best_k:
+            # The Trainer keeps the best checkpoint by this metric plus the newest, save_total_limit in all.
+            args["metric_for_best_model"] = hp.metric_for_best
+            args["greater_is_better"] = False
+            args["save_total_limit"] = max(hp.keep_best_k, 1)
+    return args
+
+
+def _count_parameters(model: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def _tensorboard_callback(run_dir: Path) -> Any:
+    from transformers.integrations import TensorBoardCallback
+
+    callback = TensorBoardCallback()
+    callback.logging_dir = str(run_dir / "tensorboard")
+    return callback
+
+
+def _quick_eval_callback(
+    hp: TrainHyperparameters, tokenizer: Any, eval_rows: list, writer: EventWriter
+) -> Any:
+    try:
+        from worker.evaluation.quick_eval import make_quick_eval_callback
+    except ImportError as exc:
+        writer.write(
+            "warning", message=f"quick evaluation is not available ({exc}); training goes on without it"
+        )
+        return None
+    return make_quick_eval_callback(
+        hyperparameters=hp.model_dump(), tokenizer=tokenizer, eval_rows=eval_rows, write_event=writer
+    )
+
+
+class StartEvent(MetricsEvents):
+    """MetricsEvents that also writes the start event once the Trainer knows the total number of steps."""
+
+    def __init__(self, writer: EventWriter, collator: Collator, start_fields: dict[str, Any]) -> None:
+        super().__init__(writer, collator)
+        self.start_fields = start_fields
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        super().on_train_begin(args, state, control, **kwargs)
+        if state.is_world_process_zero:
+            self.writer.write("start", total_steps=state.max_steps, **self.start_fields)
+
+
+def run(config: RunConfig, flag: StopFlag) -> int:
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from worker.training.methods import get_method
+
+    hp = config.hyperparameters
+    run_dir = config.run_path
+    run_dir.mkdir(parents=True, exist_ok=True)
+    writer = EventWriter(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0)
+    checkpoint = resolve_checkpoint(config)
+    set_seed(hp.seed)  # before the method wraps the model: adapter init must be reproducible for resume
+    method = get_method(config.method)
+
+    tokenizer = load_tokenizer(config.base_model)
+    try:
+        template = choose_chat_template(tokenizer, hp.chat_template, _model_type(config))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    train_rows, stats, _ = _setup_data(config, tokenizer, config.dataset.train_path, "training")
+    eval_rows, eval_conversations = None, []
+    if config.dataset.eval_path:
+        eval_rows, _, eval_conversations = _setup_data(
+            config, tokenizer, config.dataset.eval_path, "validation"
+        )
+
+    model = load_model(config.base_model, method, hp)
+    try:
+        model = method.prepare(model, hp, method_id=config.method)
+    except ValueError as exc:  # e.g. a target module the model does not have
+        raise ConfigError(str(exc)) from None
+    trainable, total = _count_parameters(model)
+
+    collator = Collator(pad_token_id=tokenizer.pad_token_id)
+    start_fields = {
+        "num_train_rows": stats.num_rows,
+        "num_train_examples": stats.num_examples,
+        "num_truncated": stats.num_truncated,
+        "num_empty": stats.num_empty,
+        "num_trained_tokens": stats.num_trained_tokens,
+        "num_sequences": len(train_rows),
+        "chat_template": template,
+        "trainable_params": trainable,
+        "total_params": total,
+        "resumed_from": os.path.relpath(checkpoint, run_dir) if checkpoint else None,
+    }
+    metrics = StartEvent(writer, collator, start_fields)
+    callbacks = [metrics, GracefulStop(flag), _tensorboard_callback(run_dir)]
+    if hp.quick_eval_every_n_checkpoints > 0 and eval_conversations:
+        quick = _quick_eval_callback(hp, tokenizer, [{"messages": m} for m in eval_conversations], writer)
+        if quick is not None:
+            callbacks.append(quick)
+
+    arguments = {**core_training_arguments(hp, run_dir, has_eval=eval_rows is not None)}
+    arguments.update(method.training_arguments(hp, run_dir))  # the method's choice wins (optim, deepspeed...)
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**arguments),
+        train_dataset=ListDataset(train_rows),
+        eval_dataset=ListDataset(eval_rows) if eval_rows is not None else None,
+        data_collator=collator,
+        processing_class=tokenizer,  # checkpoints then carry the tokenizer too
+        callbacks=callbacks,
+    )
+    if flag.requested:  # cancelled while loading: nothing trained, nothing to save
+        writer.write(
+            "end", status="cancelled", step=0, peak_memory_bytes=peak_memory_bytes(), output_path=None
+        )
+        return EXIT_OK
+
+    trainer.train(resume_from_checkpoint=checkpoint)
+    step = trainer.state.global_step
+    end = {
+        "step": step,
+        "peak_memory_bytes": peak_memory_bytes(),
+        "tokens_per_second": metrics.tokens_per_second(),
+    }
+    if flag.requested:
+        saved = run_dir / "checkpoints" / f"checkpoint-{step}"
+        output = os.path.relpath(saved, run_dir) if saved.is_dir() else None
+        writer.write("end", status="cancelled", output_path=output, **end)
+        return EXIT_OK
+    trainer.save_model(
+        str(run_dir / "final")
+    )  # save_pretrained(safe_serialization) + tokenizer; ZeRO-3 aware
+    loss = trainer.state.log_history[-1].get("train_loss") if trainer.state.log_history else None
+    writer.write("end", status="succeeded", output_path="final", train_loss=loss, **end)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="FT Studio training child (supervised fine-tuning).")
+    parser.add_argument("--config", required=True, type=Path, help="RUN_DIR/config.json")
+    args = parser.parse_args(argv)
+    flag = StopFlag()
+    flag.install()  # before the slow imports and loading, so an early cancel is not a crash
+    fallback_dir = args.config.resolve().parent
+    try:
+        config = load_config(args.config)
+        return run(config, flag)
+    except (ConfigError, DataError) as exc:
+        run_dir = fallback_dir
+        try:
+            run_dir = load_config(args.config).run_path
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except (ConfigError, OSError):
+            pass
+        write_error(run_dir, str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Fit conversations into max_seq_length: training windows for long dialogues, or plain truncation.
+
+Windows (split_long_dialogues=True). A counselling dialogue is far longer than a small model's context, and
+cutting it at the limit would train only its first exchanges. Instead each assistant turn is trained exactly
+once, in a window that
+  * ends on an assistant turn (the last one whose whole exchange still fits),
+  * starts with the system prompt (kept in every window) and then as many whole earlier exchanges as fit,
+    as untrained context,
+  * is re-rendered through the chat template as a conversation of its own, so it is well-formed chat.
+Greedy: window w trains the first untrained exchange k and as many following ones as fit, then fills
+backwards with context. Window lengths are estimated from the whole conversation's per-exchange lengths and
+then checked on the real rendering (shrinking if the estimate was short), so one rendering per window is
+the common case.
+
+An exchange that alone is longer than max_seq_length is cut: the response is kept from its start, with as
+much of the nearest context as fits (at least a quarter of the window when there is context); such rows count
+as truncated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.training.chat_data import (
+    IGNORE_INDEX,
+    DataError,
+    DataStats,
+    Example,
+    exchanges,
+    to_example,
+    trim_to_last_assistant,
+)
+
+
+def truncate(example: Example, max_len: int) -> Example:
+    """Plain truncation at the length limit (what split_long_dialogues=False does)."""
+    return Example(example.input_ids[:max_len], example.labels[:max_len])
+
+
+def cut_single_exchange(example: Example, max_len: int) -> Example:
+    """Fit one (context, response) example into max_len: the response's start and the nearest context."""
+    start = next((i for i, label in enumerate(example.labels) if label != IGNORE_INDEX), len(example))
+    context_len, response_len = start, len(example) - start
+    keep_context = min(context_len, max(max_len - response_len, max_len // 4))
+    keep_response = max_len - keep_context
+    lo, hi = start - keep_context, start + keep_response
+    return Example(example.input_ids[lo:hi], example.labels[lo:hi])
+
+
+class _Windower:
+    """Windows of one conversation (system prompt + user/assistant exchanges)."""
+
+    def __init__(
+        self, tokenizer: Any, messages: list[dict[str, str]], max_len: int, parts: list | None = None
+    ):
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        messages = trim_to_last_assistant(messages)
+        self.system = messages[:1] if messages and messages[0]["role"] == "system" else []
+        self.body = messages[len(self.system) :]
+        self.parts = parts if parts is not None else exchanges(tokenizer, messages)
+        self.lengths = [len(part) for part in self.parts]
+
+    def encode(self, start: int, end: int, train_from: int) -> Example:
+        """Exchanges start..end (inclusive) as a conversation; responses from train_from on are trained."""
+        window = self.system + self.body[2 * start : 2 * end + 2]
+        return to_example(exchanges(self.tokenizer, window), train_from - start)
+
+    def head_overhead(self) -> int:
+        """Extra tokens the first exchange of a window carries (system prompt, bos...) over a middle one."""
+        if len(self.parts) < 2:
+            return 0
+        return max(0, len(self.encode(1, 1, 1)) - self.lengths[1])
+
+    def windows(self) -> tuple[list[Example], bool]:
+        examples: list[Example] = []
+        truncated = False
+        head = self.head_overhead()
+        k = 0
+        while k < len(self.parts):
+            end, total = k, head + self.lengths[k]
+            while end + 1 < len(self.parts) and total + self.lengths[end + 1] <= self.max_len:
+                end += 1
+                total += self.lengths[end]
+            start = k
+            while start > 0 and total + self.lengths[start - 1] <= self.max_len:
+                start -= 1
+                total += self.lengths[start]
+            example = self.encode(start, end, k)
+            while len(example) > self.max_len and (start < k or end > k):
+                # The estimate was short (a template adds per-window tokens): drop context first, then turns.
+                if start < k:
+                    start += 1
+                else:
+                    end -= 1
+                example = self.encode(start, end, k)
+            if len(example) > self.max_len:
+                example = cut_single_exchange(example, self.max_len)
+                truncated = True
+            if example.num_trained:
+                examples.append(example)
+            else:
+                truncated = True
+            k = end + 1
+        return examples, truncated
+
+
+def build_examples(
+    conversations: list[list[dict[str, str]]],
+    tokenizer: Any,
+    max_len: int,
+    *,
+    split_long_dialogues: bool = True,
+) -> tuple[list[Example], DataStats]:
+    """Training examples of all conversations, and counts the user sees (rows, windows, truncated, empty)."""
+    if max_len < 2:
+        raise DataError(f"max_seq_length {max_len} is too small to hold any conversation")
+    stats = DataStats(num_rows=len(conversations))
+    examples: list[Example] = []
+    for messages in conversations:
+        parts = exchanges(tokenizer, messages)
+        whole = to_example(parts)
+        if len(whole) <= max_len:
+            made, truncated = [whole], False
+        elif split_long_dialogues:
+            made, truncated = _Windower(tokenizer, messages, max_len, parts).windows()
+        else:
+            made, truncated = [truncate(whole, max_len)], True
+        made = [example for example in made if example.num_trained]
+        stats.num_truncated += truncated
+        if not made:
+            stats.num_empty += 1
+        examples += made
+    stats.num_examples = len(examples)
+    stats.num_trained_tokens = sum(example.num_trained for example in examples)
+    return examples, stats
