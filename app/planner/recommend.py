@@ -9,6 +9,8 @@ Stage order for speed follows from timing.py (the course's 0 > 1 > 2 > 2+offload
 
 from __future__ import annotations
 
+import math
+
 from .architecture import ModelShape, load_model_shape
 from .schemas import PlanRequest, PlanResult, Recommendation
 
@@ -84,9 +86,20 @@ def recommend(
                         if result.fits:
                             best[key] = (result, cand)
                             break
+
+    def changes(cand: PlanRequest) -> int:
+        keys = ("zero", "offload_optimizer", "offload_params", "gradient_checkpointing", "optimizer")
+        return sum(getattr(cand, k) != getattr(request, k) for k in keys)
+
+    # Times within 1 % are a tie: then the fewest changes to what the user asked for, then the lower peak.
     ranked = sorted(
         best.values(),
-        key=lambda rc: (rc[1].method != request.method, rc[0].seconds_per_step, rc[0].per_gpu.peak_bytes),
+        key=lambda rc: (
+            rc[1].method != request.method,
+            round(math.log(max(rc[0].seconds_per_step, 1e-9)) / math.log(1.01)),
+            changes(rc[1]),
+            rc[0].per_gpu.peak_bytes,
+        ),
     )
     out: list[Recommendation] = []
     fastest = ranked[0][0].seconds_per_step if ranked else 0.0
