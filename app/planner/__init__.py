@@ -6,7 +6,7 @@ to_hyperparameters, and the models PlanRequest, PlanResult, Recommendation, Mode
 
 from .architecture import KNOWN_CONFIGS, ModelShape, load_model_shape, shape_from_config
 from .core import plan
-from .deepspeed import deepspeed_config, to_hyperparameters, training_arguments
+from .deepspeed import deepspeed_config, request_from_hyperparameters, to_hyperparameters, training_arguments
 from .gpus import GPUS, GpuSpec, get_gpu
 from .memory import weights_gib, zero_paper_model_states
 from .recommend import max_micro_batch_that_fits, max_seq_len_that_fits, recommend
@@ -29,6 +29,7 @@ __all__ = [
     "max_seq_len_that_fits",
     "plan",
     "recommend",
+    "request_from_hyperparameters",
     "shape_from_config",
     "to_hyperparameters",
     "training_arguments",

@@ -121,3 +121,52 @@ def _request_of(obj: Any) -> PlanRequest:
     if isinstance(req, dict):
         return PlanRequest.model_validate(req)
     raise TypeError("to_hyperparameters: expected a PlanResult, Recommendation or PlanRequest")
+
+
+_OPTIM_FROM_HF = {
+    "adamw_8bit": "adamw-8bit",
+    "adamw_bnb_8bit": "adamw-8bit",
+    "paged_adamw_8bit": "paged-adamw-8bit",
+}
+_METHOD_FROM_HP = {"prefix": "ptuning", "prompt": "ptuning", "ia3": "lora"}
+
+
+def request_from_hyperparameters(
+    model: str, hp: dict[str, Any], *, gpu: str = "A100-80GB", device: str = "gpu", **extra: Any
+) -> tuple[PlanRequest, list[str]]:
+    """The inverse of to_hyperparameters: FT Studio hyperparameters (+ method) -> PlanRequest and notes on
+    what had to be approximated (methods and optimizers the planner does not model one to one)."""
+    notes: list[str] = []
+    method = str(hp.get("method", "lora"))
+    if method in _METHOD_FROM_HP:
+        notes.append(f"{method} is estimated as {_METHOD_FROM_HP[method]} (similar memory profile)")
+        method = _METHOD_FROM_HP[method]
+    optim = str(hp.get("optim", "adamw_torch"))
+    if optim not in _OPTIM_FROM_HF and optim not in ("adamw_torch", "adamw_torch_fused"):
+        notes.append(f"optimizer {optim} is estimated as AdamW")
+    zero = hp.get("zero_stage")
+    fields: dict[str, Any] = {
+        "model": model,
+        "method": method,
+        "micro_batch": hp.get("per_device_train_batch_size", 1),
+        "grad_accum": hp.get("gradient_accumulation_steps", 1),
+        "seq_len": hp.get("max_seq_length", 1024),
+        "gradient_checkpointing": bool(hp.get("gradient_checkpointing", False)),
+        "precision": str(hp.get("precision", "bf16")).replace("pure_bf16", "pure-bf16"),
+        "optimizer": _OPTIM_FROM_HF.get(optim, "adamw"),
+        "zero": None if zero in (None, "") else int(zero),
+        "offload_optimizer": bool(hp.get("offload_optimizer", False)),
+        "offload_params": bool(hp.get("offload_params", False)),
+        "num_gpus": hp.get("num_processes", 1),
+        "gpu": gpu,
+        "device": device,
+    }
+    renamed = {"lora_target_modules": "lora_targets"}
+    for src in (
+        "lora_r", "lora_target_modules", "lora_dropout", "quant_bits", "double_quant", "num_virtual_tokens",
+        "encoder_hidden_size", "adapter_bottleneck_size", "freeze_trainable_layers",
+    ):  # fmt: skip
+        if hp.get(src) not in (None, ""):
+            fields[renamed.get(src, src)] = hp[src]
+    fields.update(extra)
+    return PlanRequest(**fields), notes
