@@ -55,6 +55,12 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / union if union else 0.0
 
 
+def _below(a: set[str], b: set[str], limit: float) -> bool:
+    # |a & b| / |a | b| <= min(|a|, |b|) / max(|a|, |b|): sets of very different sizes need no intersection.
+    small, large = sorted((len(a), len(b)))
+    return (large > 0 and small / large < limit) or jaccard(a, b) < limit
+
+
 def row_text(row: Row) -> str:
     """All message contents of a row joined by newlines: what near-duplicate checks compare."""
     return "\n".join(m["content"] for m in row["messages"])
@@ -132,7 +138,7 @@ def build_rows(seed: int = SEED) -> list[Row]:
         for _ in range(_MAX_DRAWS):
             messages = composer.conversation(topic, exchanges)
             grams = char_trigrams("\n".join(m["content"] for m in messages))
-            if all(jaccard(grams, other) < MAX_JACCARD for other in accepted):
+            if all(_below(grams, other, MAX_JACCARD) for other in accepted):
                 break
         else:
             raise RuntimeError(f"could not draw a distinct {topic} conversation after {_MAX_DRAWS} tries")
