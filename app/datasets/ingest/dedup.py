@@ -27,17 +27,37 @@ _WS = re.compile(r"\s+")
 _K = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
 
+# Full-width ASCII forms (U+FF01..U+FF5E) and the ideographic space map to ASCII exactly as NFKC maps them;
+# translating them first leaves most Chinese text already in NFKC, so the costly normalize() call is
+# skipped by the quick check (measured: 30 us per 300-character row otherwise, the largest single cost).
+# (str.translate with a dict costs ~15 us a row on Chinese text; a regex over the few hits ~5 us.)
+_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+_HALF_WIDTH = {chr(0xFF01 + k): chr(0x21 + k) for k in range(0x5E)} | {"\u3000": " "}
+
+
+def _to_half(match: re.Match) -> str:
+    return _HALF_WIDTH[match.group()]
+
+
 def normalise_text(text: str) -> str:
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    """NFKC (full-width -> half-width, compatibility forms) with runs of whitespace as one space."""
+    text = _FULL_WIDTH.sub(_to_half, text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _WS.sub(" ", text).strip()
 
 
-def _row_text(row: dict) -> str:
-    return "\n".join(normalise_text(m["content"]) for m in row["messages"])
+def _normalised(row: dict) -> list[tuple[str, str]]:
+    return [(m["role"], normalise_text(m["content"])) for m in row["messages"]]
 
 
-def _exact_key(row: dict) -> bytes:
-    canon = "\x1e".join(f"{m['role']}\x1f{normalise_text(m['content'])}" for m in row["messages"])
+def _exact_key(normalised: list[tuple[str, str]]) -> bytes:
+    canon = "\x1e".join(f"{role}\x1f{text}" for role, text in normalised)
     return hashlib.blake2b(canon.encode("utf-8"), digest_size=16).digest()
+
+
+def _shingle_text(normalised: list[tuple[str, str]]) -> str:
+    return "\n".join(text for _, text in normalised)
 
 
 def _identity(x: object) -> object:
@@ -111,7 +131,8 @@ def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
     lsh = _make_lsh(near_threshold)
     signatures: dict[int, np.ndarray] = {}
     for i, row in enumerate(rows):
-        key = _exact_key(row)
+        normalised = _normalised(row)
+        key = _exact_key(normalised)
         first = seen.get(key)
         if first is not None:
             exact_rows.append(i)
@@ -119,7 +140,7 @@ def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
                 examples.append(_example("exact", first, i, rows, rows, None))
             continue
         seen[key] = i
-        m = signer.sign(_row_text(row))
+        m = signer.sign(_shingle_text(normalised))
         best, best_sim = _best_match(lsh, m, signatures, near_threshold)
         if best is not None:
             near_rows.append(i)
@@ -156,22 +177,24 @@ def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: flo
     lsh = _make_lsh(near_threshold)
     signatures: dict[int, np.ndarray] = {}
     for i, row in enumerate(train):
-        seen.setdefault(_exact_key(row), i)
-        m = signer.sign(_row_text(row))
+        normalised = _normalised(row)
+        seen.setdefault(_exact_key(normalised), i)
+        m = signer.sign(_shingle_text(normalised))
         lsh.insert(i, m, check_duplication=False)
         signatures[i] = m.hashvalues
     exact = near = 0
     val_rows: list[int] = []
     examples: list[dict] = []
     for j, row in enumerate(val):
-        first = seen.get(_exact_key(row))
+        normalised = _normalised(row)
+        first = seen.get(_exact_key(normalised))
         if first is not None:
             exact += 1
             val_rows.append(j)
             if len(examples) < 2 * MAX_EXAMPLES:
                 examples.append(_example("exact", first, j, train, val, None))
             continue
-        best, sim = _best_match(lsh, signer.sign(_row_text(row)), signatures, near_threshold)
+        best, sim = _best_match(lsh, signer.sign(_shingle_text(normalised)), signatures, near_threshold)
         if best is not None:
             near += 1
             val_rows.append(j)
