@@ -84,8 +84,9 @@ def child(path: str) -> None:
     rows, report = ingest_file(Path(path), original_filename="bench.jsonl", options=IngestOptions())
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    out = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss": peak, "rows": len(rows), "exact": report.duplicates["exact"],
-           "near": report.duplicates["near"], "format": report.format}  # fmt: skip
+    dup = report.duplicates
+    out = {"seconds": seconds, "cpu_seconds": cpu, "peak_rss": peak, "rows": len(rows), "exact": dup["exact"],
+           "near": dup["near"], "format": report.format}  # fmt: skip
     print(json.dumps(out))
 
 
