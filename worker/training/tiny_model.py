@@ -14,20 +14,13 @@ import itertools
 import json
 from pathlib import Path
 
+from worker.training.templates import CHATML as CHATML_TEMPLATE
+
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 PAD = "<|pad|>"
 ENDOFTEXT = "<|endoftext|>"
 SPECIAL_TOKENS = (ENDOFTEXT, IM_START, IM_END, PAD)
-
-# The ChatML template (the format Qwen and SmolLM2 use). `{% generation %}` markers are deliberately
-# absent: real model templates rarely have them, and our assistant-only labels do not rely on them.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 ARCHS = ("llama", "qwen2", "gpt2")
 

@@ -3,13 +3,14 @@
 Windows (split_long_dialogues=True). A counselling dialogue is far longer than a small model's context, and
 cutting it at the limit would train only its first exchanges. Instead each assistant turn is trained exactly
 once, in a window that
-  * ends on an assistant turn (the last one whose whole exchange still fits),
-  * starts with the system prompt (kept in every window) and then as many whole earlier exchanges as fit,
-    as untrained context,
+  * ends on an assistant turn,
+  * starts with the system prompt (kept in every window) and then as many whole earlier exchanges as fit
+    before that turn, as untrained context (the most context the turn can have at this length),
   * is re-rendered through the chat template as a conversation of its own, so it is well-formed chat.
-Greedy: window w trains the first untrained exchange k and as many following ones as fit, then fills
-backwards with context. Window lengths are estimated from the whole conversation's per-exchange lengths and
-then checked on the real rendering (shrinking if the estimate was short), so one rendering per window is
+Consecutive turns whose longest-fitting context starts at the same exchange share one window (each still
+sees all the context it would see alone), so a dialogue whose opening fits is one window for the opening
+plus one per later turn. Window lengths are estimated from the whole conversation's per-exchange lengths
+and checked on the real rendering (dropping context if the estimate was short): one rendering per window is
 the common case.
 
 An exchange that alone is longer than max_seq_length is cut: the response is kept from its start, with as
@@ -72,28 +73,41 @@ class _Windower:
             return 0
         return max(0, len(self.encode(1, 1, 1)) - self.lengths[1])
 
+    def context_starts(self) -> list[int]:
+        """For every exchange j, the earliest exchange a window ending at j can start at (estimated lengths).
+
+        Non-decreasing in j; an exchange too long to fit even alone gets itself as start.
+        """
+        head = self.head_overhead()
+        starts: list[int] = []
+        start, total = 0, 0
+        for j, length in enumerate(self.lengths):
+            total += length
+            while start < j and total + (head if start > 0 else 0) > self.max_len:
+                total -= self.lengths[start]
+                start += 1
+            starts.append(start)
+        return starts
+
     def windows(self) -> tuple[list[Example], bool]:
+        """Exchanges that share the same earliest start share a window ending at the last of them: each
+        turn then still sees all the context it could see in a window of its own, with fewer windows."""
         examples: list[Example] = []
         truncated = False
-        head = self.head_overhead()
-        k = 0
-        while k < len(self.parts):
-            end, total = k, head + self.lengths[k]
-            while end + 1 < len(self.parts) and total + self.lengths[end + 1] <= self.max_len:
-                end += 1
-                total += self.lengths[end]
-            start = k
-            while start > 0 and total + self.lengths[start - 1] <= self.max_len:
-                start -= 1
-                total += self.lengths[start]
-            example = self.encode(start, end, k)
-            while len(example) > self.max_len and (start < k or end > k):
-                # The estimate was short (a template adds per-window tokens): drop context first, then turns.
-                if start < k:
-                    start += 1
-                else:
-                    end -= 1
-                example = self.encode(start, end, k)
+        starts = self.context_starts()
+        j = 0
+        while j < len(self.parts):
+            first, start = j, starts[j]
+            while j + 1 < len(self.parts) and starts[j + 1] == start:
+                j += 1
+            example = self.encode(start, j, first)
+            while len(example) > self.max_len and start < first:
+                start += 1  # the estimate was short (a template adds per-window tokens): drop context
+                example = self.encode(start, j, first)
+            if len(example) > self.max_len and j > first:
+                # Still too long with several trained turns: train them one per window instead.
+                j = first
+                example = self.encode(start, j, first)
             if len(example) > self.max_len:
                 example = cut_single_exchange(example, self.max_len)
                 truncated = True
@@ -101,7 +115,7 @@ class _Windower:
                 examples.append(example)
             else:
                 truncated = True
-            k = end + 1
+            j += 1
         return examples, truncated
 
 

@@ -1,0 +1,119 @@
+"""Long dialogues become windows that end on an assistant turn; plain truncation is counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker.training.chat_data import IGNORE_INDEX, exchanges, load_rows, trim_to_last_assistant
+from worker.training.windows import build_examples
+
+MAX_LEN = 384
+
+
+@pytest.fixture(scope="module")
+def dialogues(cpsycoun_path: Path) -> list[list[dict[str, str]]]:
+    return load_rows(cpsycoun_path)[:12]
+
+
+def _runs(labels: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of every stretch of trained tokens."""
+    runs, start = [], None
+    for i, label in enumerate([*labels, IGNORE_INDEX]):
+        if label != IGNORE_INDEX and start is None:
+            start = i
+        elif label == IGNORE_INDEX and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _length(tokenizer: Any, messages: list[dict[str, str]]) -> int:
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def test_windows_end_on_assistant_fit_and_carry_context(dialogues: list, tiny_tokenizer: Any) -> None:
+    im_end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    windows_with_context = 0
+    for messages in dialogues:
+        messages = trim_to_last_assistant(
+            messages
+        )  # CPsyCoun has no system prompt: exchange k = messages 2k, 2k+1
+        parts = exchanges(tiny_tokenizer, messages)
+        assert sum(len(p) for p in parts) > MAX_LEN  # the premise: too long for one sequence
+        windows, stats = build_examples([messages], tiny_tokenizer, MAX_LEN)
+        assert len(windows) > 1 and stats.num_examples == len(windows)
+        next_turn = 0
+        for window in windows:
+            assert len(window) <= MAX_LEN
+            # Ends on an assistant turn: the last tokens are the trained "<|im_end|>\n".
+            assert window.labels[-1] != IGNORE_INDEX and window.input_ids[-2] == im_end
+            # A window is a conversation of its own: it starts at a turn boundary.
+            assert tiny_tokenizer.decode(window.input_ids[:4]).startswith("<|im_start|>user")
+            trained = len(_runs(window.labels))
+            start = next_turn - (window.input_ids.count(im_end) // 2 - trained)
+            assert 0 <= start <= next_turn
+            windows_with_context += start < next_turn
+            # As much context as fits: with one more earlier exchange, even the first trained turn won't fit.
+            end = next_turn + trained - 1
+            if start > 0 and stats.num_truncated == 0:
+                assert _length(tiny_tokenizer, messages[2 * (start - 1) : 2 * next_turn + 2]) > MAX_LEN
+            next_turn = end + 1
+        assert next_turn == len(parts)  # every assistant turn is trained, in order
+        # Every assistant turn is trained exactly once and whole (when nothing had to be cut).
+        trained_ids = [w.input_ids[a:b] for w in windows for a, b in _runs(w.labels)]
+        if not stats.num_truncated:
+            assert trained_ids == [p.response_ids for p in parts]
+    assert windows_with_context > 0, "no window carries any earlier exchange as context"
+
+
+def test_windows_train_far_more_than_truncation(dialogues: list, tiny_tokenizer: Any) -> None:
+    windows, split = build_examples(dialogues, tiny_tokenizer, MAX_LEN, split_long_dialogues=True)
+    cut, plain = build_examples(dialogues, tiny_tokenizer, MAX_LEN, split_long_dialogues=False)
+    assert plain.num_truncated == len(dialogues) and len(cut) == len(dialogues) - plain.num_empty
+    assert all(len(e) <= MAX_LEN for e in cut)
+    assert split.num_trained_tokens > 2 * plain.num_trained_tokens
+    assert split.num_rows == plain.num_rows == len(dialogues)
+
+
+def test_truncated_rows_are_counted(tiny_tokenizer: Any) -> None:
+    short = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    long = [{"role": "user", "content": "hi " * 80}, {"role": "assistant", "content": "ok " * 80}]
+    lengths = [
+        len(tiny_tokenizer.apply_chat_template(m, tokenize=True, return_dict=True)["input_ids"])
+        for m in (short, long)
+    ]
+    max_len = (lengths[0] + lengths[1]) // 2
+    examples, stats = build_examples(
+        [short, long, short], tiny_tokenizer, max_len, split_long_dialogues=False
+    )
+    assert stats.num_truncated == 1 and stats.num_empty == 0 and len(examples) == 3
+    assert [len(e) for e in examples] == [lengths[0], max_len, lengths[0]]
+    # A window of one exchange longer than the limit keeps the response's start and counts as truncated.
+    examples, stats = build_examples([long], tiny_tokenizer, max_len, split_long_dialogues=True)
+    assert stats.num_truncated == 1 and len(examples[0]) == max_len and examples[0].num_trained > 0
+
+
+def test_rows_left_without_assistant_tokens_are_empty(tiny_tokenizer: Any) -> None:
+    long_question = [{"role": "user", "content": "why " * 100}, {"role": "assistant", "content": "because"}]
+    examples, stats = build_examples([long_question], tiny_tokenizer, 32, split_long_dialogues=False)
+    assert examples == [] and stats.num_empty == 1 and stats.num_truncated == 1
+
+
+def test_system_prompt_is_kept_in_every_window(tiny_tokenizer: Any) -> None:
+    system = {"role": "system", "content": "SYSTEM PROMPT"}
+    body = []
+    for i in range(12):
+        body += [
+            {"role": "user", "content": f"question {i} " * 6},
+            {"role": "assistant", "content": f"answer {i} " * 6},
+        ]
+    windows, stats = build_examples([[system, *body]], tiny_tokenizer, 160)
+    assert len(windows) > 2 and stats.num_truncated == 0
+    assert all(
+        tiny_tokenizer.decode(w.input_ids).startswith("<|im_start|>system\nSYSTEM PROMPT") for w in windows
+    )
+    assert trim_to_last_assistant([*body, {"role": "user", "content": "x"}]) == body
