@@ -36,3 +36,13 @@ def write_jsonl(tmp_path: Path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def chatml_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real byte-level BPE tokenizer with the ChatML template, trained locally (the hubs are offline)."""
+    from worker.training.tiny_model import train_tokenizer
+
+    path = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(vocab_size=600, with_chat_template=True).save_pretrained(path)
+    return str(path)
