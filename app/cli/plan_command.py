@@ -85,6 +85,7 @@ def plan_cmd(
     gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
     flash_attention: Annotated[bool, typer.Option("--flash-attention")] = False,
     train_tokens: Annotated[int | None, typer.Option("--train-tokens")] = None,
+    chunked_loss: Annotated[bool, typer.Option("--chunked-loss", help="chunked cross-entropy")] = False,
     device: Annotated[str, typer.Option("--device", help="gpu, or cpu for the CPU profile")] = "gpu",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
@@ -99,7 +100,7 @@ def plan_cmd(
         "gpu_memory_gib": gpu_memory_gib, "gpu_tflops": gpu_tflops, "num_gpus": num_gpus,
         "num_nodes": num_nodes, "seq_len": seq_len, "micro_batch": micro_batch, "grad_accum": grad_accum,
         "gradient_checkpointing": gradient_checkpointing, "flash_attention": flash_attention,
-        "train_tokens": train_tokens, "device": device,
+        "train_tokens": train_tokens, "device": device, "chunked_loss": chunked_loss,
     }  # fmt: skip
     try:
         request = PlanRequest(**fields)

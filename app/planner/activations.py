@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .architecture import ModelShape
-from .constants import LOSS_FP32_COPIES_BACKWARD, SOFTMAX_BYTES
+from .constants import CE_CHUNKS, LOSS_FP32_COPIES_BACKWARD, SOFTMAX_BYTES
 from .memory import ModelStates, compute_bytes
 from .schemas import PlanRequest
 
@@ -94,7 +94,7 @@ def layer_bytes(shape: ModelShape, states: ModelStates, req: PlanRequest, layer_
                     total += (e + mask) * t * lin.in_features
     if req.method == "adapter":
         m = req.adapter_bottleneck_size
-        total += 2 * e * t * (h + 3 * m)
+        total += e * t * (h + 2 * m)  # one adapter: its input, the activation output (= up input)
     return total
 
 
@@ -110,9 +110,16 @@ def activations(shape: ModelShape, states: ModelStates, req: PlanRequest) -> Act
     saved_layers = kept_layers * (e * t * h if req.gradient_checkpointing else per_layer)
     head_trains = req.method == "full"
     head_saved = (4.0 * t * h if shape.norm == "rms" else e * t * h) + (2 * e * t * h if head_trains else 0.0)
-    # logits (e) + fp32 upcast (a copy only when e != 4) + saved log-softmax output (fp32)
-    forward_logits = e * t * V + (4.0 * t * V if e != 4 else 0.0) + 4.0 * t * V
-    loss_backward = LOSS_FP32_COPIES_BACKWARD * 4.0 * t * V
+    if req.chunked_loss:
+        # torchtune CEWithChunkedOutputLoss (8 chunks, compiled cross-entropy): the e-byte logits stay, each
+        # chunk is upcast in turn (fp32 input + output of one chunk at a time), backward adds e-byte grads.
+        chunk = 4.0 * t * V / CE_CHUNKS
+        forward_logits = e * t * V + 2 * chunk
+        loss_backward = 2 * e * t * V + 2 * chunk
+    else:
+        # logits (e) + fp32 upcast (a copy only when e != 4) + saved log-softmax output (fp32)
+        forward_logits = e * t * V + (4.0 * t * V if e != 4 else 0.0) + 4.0 * t * V
+        loss_backward = LOSS_FP32_COPIES_BACKWARD * 4.0 * t * V
     # One layer's backward working set: attention-score gradients (eager) or the q/k/v gradients (flash),
     # the MLP gradients, and the hidden-state gradient in and out.
     if req.flash_attention:

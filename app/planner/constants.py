@@ -44,6 +44,9 @@ SOFTMAX_BYTES = 4.0
 # HF ForCausalLMLoss upcasts logits to fp32 (`logits = logits.float()`, transformers loss_utils.py); the
 # log-softmax output is saved for backward and its backward holds grad-out and grad-in at once: 3 fp32 copies.
 LOSS_FP32_COPIES_BACKWARD = 3
+# torchtune's CEWithChunkedOutputLoss splits the logits into 8 chunks (torchtune/modules/loss/ce_chunked_
+# output_loss.py, num_output_chunks=8).
+CE_CHUNKS = 8
 
 # --- GPU runtime overheads ------------------------------------------------------------------------------
 # CUDA context + cuBLAS/cuDNN workspaces, outside torch.cuda.max_memory_allocated(). PyTorch >= 1.13 loads

@@ -1,13 +1,21 @@
 """Model states before sharding: which parameters train, and their weights, gradients, master copies and
 optimizer states in bytes (whole model, one replica). zero.py then shards / offloads them per GPU.
 
-Byte layout per trainable parameter (mixed precision with DeepSpeed is the ZeRO paper's 2 + 2 + 12 = 16):
+Byte layout per trainable parameter, following how FT Studio's worker loads models (worker/training/methods:
+every non-quantised method loads fp32 weights unless precision is pure_bf16; fp16/bf16 then run as HF AMP;
+DeepSpeed casts the module to 16 bits and keeps an fp32 master; with DeepSpeed this is the ZeRO paper's
+2 + 2 + 12 = 16 bytes):
 
 | precision            | weights | grads | fp32 master | AdamW states |
 | fp32                 | 4       | 4     | -           | 8            |
 | fp16/bf16, DeepSpeed | 2       | 2     | 4           | 8            |
-| fp16/bf16, HF AMP    | 4       | 4     | -           | 8 (+2 autocast copies in flight) |
+| fp16/bf16, HF AMP    | 4       | 4     | -           | 8 (+2 per linear weight: the bf16 copy autocast
+|                      |         |       |             |    casts and the matmul saves for backward) |
 | pure-bf16            | 2       | 2     | -           | 4 (states follow the param dtype)|
+
+Frozen weights take the load dtype (fp32, or 2 bytes under pure-bf16 / DeepSpeed). QLoRA: the decoder's
+linear weights are 4/8-bit; peft's prepare_model_for_kbit_training casts every other weight to fp32. LoRA
+adapters stay fp32 (peft autocast_adapter_dtype=True) outside DeepSpeed.
 """
 
 from __future__ import annotations
@@ -107,9 +115,9 @@ def _quantized_linear_bytes(shape: ModelShape, bits: int, double_quant: bool) ->
     return total * shape.num_layers
 
 
-def optimizer_bytes_per_tensor(numel: int, req: PlanRequest) -> float:
+def optimizer_bytes_per_tensor(numel: int, req: PlanRequest, fp32_params: bool = False) -> float:
     """AdamW state bytes for one tensor of `numel` elements under the requested optimizer and precision."""
-    state_elem = 2.0 if req.precision == "pure-bf16" else 4.0
+    state_elem = 2.0 if req.precision == "pure-bf16" and not fp32_params else 4.0
     if req.optimizer == "adamw" or numel < BNB8_MIN_SIZE:
         return ADAM_STATES * state_elem * numel
     blocks = -(-numel // BNB8_BLOCK)
@@ -119,8 +127,9 @@ def optimizer_bytes_per_tensor(numel: int, req: PlanRequest) -> float:
 def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
     """Weights, gradients, master weights and optimizer states of one full replica for `req.method`."""
     total = shape.num_params
-    half = 2.0 if req.precision != "fp32" else 4.0
     deepspeed = req.zero is not None
+    # dtype of frozen (non-quantised) weights: the load dtype, or 16 bits once DeepSpeed casts the module
+    half = 2.0 if req.precision == "pure-bf16" or (is_mixed(req) and deepspeed) else 4.0
     # Per trainable parameter: (weight, grad, master) bytes; see the module docstring.
     if req.precision == "fp32":
         w, g, m = 4.0, 4.0, 0.0
@@ -147,9 +156,6 @@ def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
             st.weights["weights (frozen)"] = frozen * half
         st.trainable_params = trainable
         st.trainable_tensor_sizes = sizes
-        if is_mixed(req) and not deepspeed:
-            linear = sum(n * c for n, c in sizes if n >= shape.hidden_size * 8)
-            st.autocast_copies = 2.0 * linear
     else:
         adapter_sizes: list[tuple[int, int]] = []
         if req.method in ("lora", "qlora"):
@@ -167,9 +173,10 @@ def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
             ]  # fmt: skip
             st.trainable_layers = L
         elif req.method == "adapter":
-            # Houlsby et al. 2019 bottleneck adapters: two per layer, down h->m and up m->h with biases.
+            # Bottleneck adapters (Houlsby et al. 2019) as FT Studio adds them (worker/training/methods/
+            # adapter.py): one per layer after the feed-forward block, down h->m and up m->h with biases.
             h, mdim = shape.hidden_size, req.adapter_bottleneck_size
-            adapter_sizes = [(h * mdim, 2 * L), (mdim, 2 * L), (mdim * h, 2 * L), (h, 2 * L)]
+            adapter_sizes = [(h * mdim, L), (mdim, L), (mdim * h, L), (h, L)]
             st.trainable_layers = L
         adapters = sum(n * c for n, c in adapter_sizes)
         st.adapter_params = st.trainable_params = adapters
@@ -184,12 +191,21 @@ def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
             st.weights["weights (frozen)"] = total * half
         # peft keeps adapters in fp32 under mixed precision (autocast_adapter_dtype=True); DeepSpeed casts
         # them to 16 bits and keeps an fp32 master instead: both cost 16 bytes per adapter parameter.
+        if req.method in ("lora", "qlora") and not deepspeed:
+            w = g = 4.0  # peft autocast_adapter_dtype keeps LoRA weights (and so their grads) in fp32
         st.weights["adapter weights"] = adapters * w
         total = st.total_params = total + adapters
 
+    if is_mixed(req) and not deepspeed and req.method != "qlora":
+        # every decoder linear and the LM head run on a bf16 copy that the matmul saves for backward
+        linear = sum(lin.in_features * lin.out_features for lin in shape.linears) * L
+        st.autocast_copies = 2.0 * (linear + shape.vocab_size * shape.hidden_size)
     st.gradients = st.trainable_params * g
     st.master = st.trainable_params * m
-    st.optimizer = sum(optimizer_bytes_per_tensor(n, req) * c for n, c in st.trainable_tensor_sizes)
+    fp32_params = w == 4.0
+    st.optimizer = sum(
+        optimizer_bytes_per_tensor(n, req, fp32_params) * c for n, c in st.trainable_tensor_sizes
+    )
     return st
 
 

@@ -41,6 +41,7 @@ class PlanRequest(BaseModel):
     grad_accum: int = Field(1, ge=1, le=65_536)
     gradient_checkpointing: bool = False
     flash_attention: bool = False
+    chunked_loss: bool = Field(False, description="chunked (compiled) cross-entropy as in torchtune; HF: off")
     train_tokens: int | None = Field(None, ge=1, description="tokens to train on (for the time estimate)")
     device: Literal["gpu", "cpu"] = "gpu"
     # Method details (FT Studio hyperparameter defaults).
