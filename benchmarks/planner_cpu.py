@@ -22,6 +22,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Drop this script's folder from the import path: a sibling benchmark module named like a library (e.g.
+# benchmarks/datasets.py) would shadow it (transformers imports `datasets` when it finds one).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -43,6 +46,7 @@ MODEL_CONFIG = {
     "mlp_bias": False,
 }
 LORA_R = 8
+LORA_DROPOUT = 0.05  # FT Studio's default (app/jobs/hyperparameters.py)
 CASES = [("full", 256), ("full", 512), ("full", 1024), ("lora", 256), ("lora", 512), ("lora", 1024)]
 MICRO_BATCH = 2
 STEPS = 3  # step 1 allocates the optimizer state; steps 2-3 are the steady state the planner predicts
@@ -64,9 +68,14 @@ def _child(method: str, seq_len: int, micro_batch: int, config_dir: str, attn: s
     config._attn_implementation = attn
     model = AutoModelForCausalLM.from_config(config, attn_implementation=attn, dtype=torch.float32)
     if method == "lora":
-        model = get_peft_model(
-            model, LoraConfig(r=LORA_R, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+        lora_config = LoraConfig(
+            r=LORA_R,
+            lora_alpha=16,
+            lora_dropout=LORA_DROPOUT,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
         )
+        model = get_peft_model(model, lora_config)
     n_rows = micro_batch * STEPS
     gen = torch.Generator().manual_seed(1)
     rows = []
@@ -117,6 +126,7 @@ def predict(method: str, seq_len: int, micro_batch: int, config_dir: str, flash:
             method=method,
             lora_r=LORA_R,
             lora_targets="all-linear",
+            lora_dropout=LORA_DROPOUT,
             precision="fp32",
             optimizer="adamw",
             seq_len=seq_len,
