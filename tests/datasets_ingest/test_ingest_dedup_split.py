@@ -80,6 +80,7 @@ def test_train_val_overlap_finds_leaks() -> None:
     result = train_val_overlap(train, val)
     assert (result["exact"], result["near"]) == (1, 1)
     assert result["val_rows"] == [4, 9]
+    assert result["val_ids"] == ["leak-exact", "row-9"]
     assert [e["rows"] for e in result["examples"]] == [[10, 4], [20, 9]]
 
 

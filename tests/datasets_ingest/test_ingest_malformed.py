@@ -103,6 +103,7 @@ def test_planted_exact_and_near_duplicates(tmp_path: Path, write_jsonl) -> None:
     dup = report.duplicates
     assert (dup["exact"], dup["near"]) == (1, 1)
     assert dup["exact_rows"] == [5] and dup["near_rows"] == [6]
+    assert dup["exact_ids"] == ["row-6"] and dup["near_ids"] == ["row-7"]  # ids: 1-based source lines
     kinds = {e["kind"]: e["rows"] for e in dup["examples"]}
     assert kinds == {"exact": [4, 5], "near": [4, 6]}
     assert len(kept) == len(rows)  # "report" drops nothing

@@ -5,6 +5,7 @@ read -> detect format -> normalise to {"id", "messages"} -> validate -> de-dupli
 
 from app.datasets.ingest.dedup import find_duplicates, train_val_overlap
 from app.datasets.ingest.filenames import safe_filename
+from app.datasets.ingest.formats import DEFAULT_FIELDS as FORMAT_FIELDS
 from app.datasets.ingest.pipeline import ingest_file
 from app.datasets.ingest.schema import FORMATS, IngestError, IngestOptions, IngestReport, RowProblem
 from app.datasets.ingest.split import split_rows
@@ -13,6 +14,7 @@ from app.datasets.ingest.store import content_hash, write_jsonl_atomic
 
 __all__ = [
     "FORMATS",
+    "FORMAT_FIELDS",
     "IngestError",
     "IngestOptions",
     "IngestReport",

@@ -119,8 +119,10 @@ def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
     """Later copies of earlier rows. `rows` indices are 0-based positions in `rows`.
 
     Returns {"exact": n, "near": n, "threshold": t, "exact_rows": [...], "near_rows": [...],
-    "examples": [{"kind", "rows": [first, copy], "ids", "text", "similarity"?}]}. A near duplicate is
-    compared only with rows kept so far, so dropping every listed row keeps one row of each cluster.
+    "exact_ids", "near_ids" (the same rows by id: stable when rows are later dropped),
+    "examples": [{"kind", "rows": [first, copy], "ids", "text", "similarity"?}]}.
+    A near duplicate is compared only with rows kept so far, so dropping every listed row keeps one row
+    of each cluster.
     """
     _check_threshold(near_threshold)
     seen: dict[bytes, int] = {}
@@ -150,7 +152,9 @@ def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
         lsh.insert(i, m, check_duplication=False)
         signatures[i] = m.hashvalues
     return {"exact": len(exact_rows), "near": len(near_rows), "threshold": near_threshold,
-            "exact_rows": exact_rows, "near_rows": near_rows, "examples": examples}  # fmt: skip
+            "exact_rows": exact_rows, "near_rows": near_rows,
+            "exact_ids": [rows[i].get("id") for i in exact_rows],
+            "near_ids": [rows[i].get("id") for i in near_rows], "examples": examples}  # fmt: skip
 
 
 def _best_match(
@@ -168,7 +172,7 @@ def _best_match(
 def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: float = 0.8) -> dict:
     """Validation rows that repeat (exactly or nearly) a training row; they inflate validation scores.
 
-    Returns {"exact": n, "near": n, "threshold": t, "val_rows": [...], "examples": [{"kind",
+    Returns {"exact": n, "near": n, "threshold": t, "val_rows": [...], "val_ids": [...], "examples": [{"kind",
     "rows": [train_index, val_index], "ids", "text", "similarity"?}]}.
     """
     _check_threshold(near_threshold)
@@ -200,5 +204,5 @@ def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: flo
             val_rows.append(j)
             if len(examples) < 2 * MAX_EXAMPLES:
                 examples.append(_example("near", best, j, train, val, sim))
-    return {"exact": exact, "near": near, "threshold": near_threshold,
-            "val_rows": val_rows, "examples": examples}  # fmt: skip
+    return {"exact": exact, "near": near, "threshold": near_threshold, "val_rows": val_rows,
+            "val_ids": [val[j].get("id") for j in val_rows], "examples": examples}  # fmt: skip
