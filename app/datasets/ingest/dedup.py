@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from app.datasets.ingest.schema import IngestError
+
+if TYPE_CHECKING:  # datasketch pulls in scipy (~1 s): imported on first use, not when the web starts
+    from datasketch import MinHash, MinHashLSH
 
 NUM_PERM = 128  # signature length; the estimate's standard error is sqrt(J(1-J)/NUM_PERM) (Broder 1997)
 SHINGLE = 3
@@ -78,6 +81,8 @@ class _Signer:
     """Builds MinHash signatures sharing one set of permutations (MinHash.copy keeps them)."""
 
     def __init__(self) -> None:
+        from datasketch import MinHash
+
         self._base = MinHash(num_perm=NUM_PERM, hashfunc=_identity)
 
     def sign(self, text: str) -> MinHash:
@@ -87,6 +92,8 @@ class _Signer:
 
 
 def _make_lsh(threshold: float) -> MinHashLSH:
+    from datasketch import MinHashLSH
+
     # Candidates are verified against the threshold afterwards, so a missed duplicate costs more than an
     # extra candidate: weight false negatives 0.8 (at 0.8 this gives 12 bands of 10 rows, recall 0.74 at
     # exactly the threshold and 0.93 at +0.05). Near 1.0 datasketch finds no split with 2+ bands.
