@@ -4,7 +4,8 @@ Packing puts several examples into one row of at most max_seq_length tokens. Eac
 restart at 0 and no attention mask is passed: transformers' masking_utils (``find_packed_sequence_indices``)
 then builds a block-diagonal causal mask from the position ids, so packed examples never attend to each
 other (tested: the packed loss equals the unpacked one). This holds for models that build their mask with
-``create_causal_mask`` (Llama, Qwen2, Mistral...); the first label of every example is ignored so that no
+``create_causal_mask`` (Llama, Qwen2, Mistral...; GPT-2 too, measured) and only without a KV cache, which is
+why model_loading sets ``use_cache=False``; the first label of every example is ignored so that no
 example is trained to predict the next example's first token.
 """
 
