@@ -7,6 +7,7 @@ compute:  tokens x F / (world x peak x MFU_eff), F per token =
   P-tuning                        4N + 6N_enc  on s + virtual tokens
   + attention 12·L·h·s            (PaLM appendix B, nanoGPT estimate_mfu)
   + 2N (+4·L·h·s) recomputation with gradient checkpointing.
+ZeRO-3 adds STAGE3_COMPUTE_OVERHEAD to compute (parameter fetch/release on the critical path).
 communication per optimizer step: ZeRO paper section 7 volumes (2Ψ for DP / stage 1 / 2, 3Ψ for stage 3;
 stage 2 and 3 communicate every micro-batch) in 16-bit bytes over a ring: 2(N-1)/N of the volume per
 rank, at NVLink/PCIe speed inside a node and INTER_NODE_BYTES_PER_S across nodes; only EXPOSED_COMM of it
@@ -26,7 +27,9 @@ from .constants import (
     INTER_NODE_BYTES_PER_S,
     MFU,
     MFU_HALF_TOKENS,
+    OFFLOAD_EXPOSED_TRANSFER,
     PCIE_BYTES_PER_S,
+    STAGE3_COMPUTE_OVERHEAD,
 )
 from .gpus import GpuSpec
 from .memory import ModelStates
@@ -78,6 +81,8 @@ def step_time(shape: ModelShape, states: ModelStates, req: PlanRequest, gpu: Gpu
     peak = gpu.fp32_flops if req.precision == "fp32" else gpu.bf16_flops
     mfu = MFU[req.method] * micro_tokens / (micro_tokens + MFU_HALF_TOKENS)
     compute = tokens_per_gpu * f / (peak * mfu)
+    if req.zero == 3:
+        compute *= 1 + STAGE3_COMPUTE_OVERHEAD
 
     n = req.world_size
     stage = req.zero or 0
@@ -94,7 +99,8 @@ def step_time(shape: ModelShape, states: ModelStates, req: PlanRequest, gpu: Gpu
     if req.offload_optimizer:
         part = states.trainable_params / n
         # fp16 gradients down, fp16 parameters up, then CPU-Adam over this node's partitions.
-        offload += 2 * part * 2.0 / PCIE_BYTES_PER_S + part * req.num_gpus / CPU_ADAM_PARAMS_PER_S
+        pcie = 2 * part * 2.0 / PCIE_BYTES_PER_S
+        offload += OFFLOAD_EXPOSED_TRANSFER * pcie + part * req.num_gpus / CPU_ADAM_PARAMS_PER_S
     if req.offload_params:
         # every micro-batch fetches this rank's parameter partition for forward and again for backward
         offload += req.grad_accum * 2 * (states.total_params / n) * 2.0 / PCIE_BYTES_PER_S

@@ -30,10 +30,16 @@ def test_more_sequence_means_more_memory(model: str, method: str) -> None:
 def test_checkpointing_reduces_activation_memory(flash: bool, method: str) -> None:
     shape = load_model_shape("meta-llama/Llama-2-7b-hf")
     reqs = [
-        PlanRequest(model="m", method=method, seq_len=2048, micro_batch=4, flash_attention=flash,
-                    gradient_checkpointing=ckpt)
+        PlanRequest(
+            model="m",
+            method=method,
+            seq_len=2048,
+            micro_batch=4,
+            flash_attention=flash,
+            gradient_checkpointing=ckpt,
+        )
         for ckpt in (False, True)
-    ]  # fmt: skip
+    ]
     saved = [activations(shape, model_states(shape, r), r).saved_layers for r in reqs]
     assert saved[1] < saved[0] / 5
     common = {"model": "meta-llama/Llama-2-7b-hf", "method": method, "seq_len": 2048, "micro_batch": 4}
