@@ -144,3 +144,17 @@ def test_conversation_stats_counts() -> None:
     hist = stats["char_histogram"]
     assert sum(hist["counts"]) == 2 and len(hist["edges"]) == len(hist["counts"]) + 1
     assert hist["edges"][-1] > 10
+
+
+def test_fast_signature_equals_datasketch_per_item_update() -> None:
+    from datasketch import MinHash
+
+    from app.datasets.ingest.dedup import NUM_PERM, _shingle_hashes, _Signer
+
+    signer = _Signer()
+    assert signer._whole_array  # the fast path is active with the pinned datasketch
+    rng = random.Random(11)
+    for text in ["短", "ab", _random_text(rng, 50), _random_text(rng, 900)]:
+        reference = MinHash(num_perm=NUM_PERM, hashfunc=lambda x: x)
+        reference.update_batch([int(h) for h in _shingle_hashes(text)])
+        assert (signer.sign(text).hashvalues == reference.hashvalues).all()
