@@ -171,3 +171,16 @@ def test_bad_options_are_named(write_json, options: dict, field: str) -> None:
     with pytest.raises(IngestError) as info:
         _ingest(path, **options)
     assert info.value.field == field
+
+
+def test_jsonl_under_a_json_name_and_single_object_files(tmp_path: Path, write_jsonl) -> None:
+    rows = [{"prompt": f"问题{i}", "response": f"回答{i}"} for i in range(3)]
+    misnamed = write_jsonl("really_lines.json", rows)
+    got, report = _ingest(misnamed)
+    assert report.file_type == "jsonl" and len(got) == 3
+    single = write_jsonl("one.jsonl", rows[:1])
+    got, report = _ingest(single)
+    assert report.format == "prompt_response" and _pairs(got) == [("问题0", "回答0")]
+    wrapped_one_line = write_jsonl("wrapped.jsonl", [{"data": rows}])
+    got, _ = _ingest(wrapped_one_line)
+    assert len(got) == 3

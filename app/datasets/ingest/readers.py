@@ -99,15 +99,18 @@ def _read_json_or_jsonl(text: str, encoding: str, *, prefer_lines: bool) -> RawF
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _json_error(exc) from exc
-        return _from_json_value(data, encoding)
+            if exc.msg != "Extra data" or not text.lstrip().startswith("{"):
+                raise _json_error(exc) from exc
+            # JSON Lines saved under a .json name (common): several objects one after another.
+        else:
+            return _from_json_value(data, encoding)
     lines = text.split("\n")  # not splitlines(): U+2028 inside a JSON string is legal and is not a row end
     non_blank = [ln for ln in lines if ln.strip()]
     first_is_record = False
     with contextlib.suppress(json.JSONDecodeError):
         first_is_record = isinstance(json.loads(non_blank[0]), dict)
-    if not first_is_record:
-        # One JSON object spread over several lines ({"data": [...]}) rather than JSON Lines.
+    if not first_is_record or len(non_blank) == 1:
+        # One JSON value spread over several lines ({"data": [...]}), or a file of a single object.
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -165,7 +168,7 @@ def _rows_of_object(obj: dict) -> list:
         if key in candidates:
             return obj[key]
     if not candidates:
-        raise IngestError("the JSON object holds no list of rows")
+        return [obj]  # a single row; format detection says whether it is one
     raise IngestError(f"the JSON object holds several lists ({', '.join(candidates)}); keep only the rows")
 
 
