@@ -204,3 +204,11 @@ def test_form_panel_shows_errors_instead_of_failing(studio_client) -> None:
     assert r.status_code == 200 and 'id="plan-error"' in r.text
     r = studio_client.post("/ui/plans/breakdown", data={"method": "lora"})
     assert 'id="plan-error"' in r.text and "base model" in r.text
+
+
+def test_the_real_ftstudio_cli_has_the_plan_command() -> None:
+    from app.cli.main import cli as ftstudio
+
+    result = CliRunner().invoke(ftstudio, ["plan", "--model", "Qwen/Qwen2-0.5B", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["num_params"] == 494_032_768
