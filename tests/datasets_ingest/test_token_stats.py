@@ -41,6 +41,7 @@ def test_token_lengths_match_the_rendered_conversation(chatml_tokenizer_dir: str
     assert stats["lengths"]["max"] == max(expected) and stats["lengths"]["min"] == min(expected)
     assert stats["lengths"]["mean"] == round(sum(expected) / len(expected), 2)
     assert stats["num_over_max"] == sum(n > max_len for n in expected) == 1
+    assert stats["over_max_ids"] == [r["id"] for r, n in zip(ROWS, expected, strict=True) if n > max_len]
     assert sum(stats["histogram"]["counts"]) == len(ROWS) and len(stats["histogram"]["edges"]) == 6
     assert stats["histogram"]["edges"][-1] > max(expected)
     assert stats["num_examples"] >= len(ROWS) and stats["trained_tokens"] > 0

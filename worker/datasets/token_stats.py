@@ -16,6 +16,7 @@ from worker.training.chat_data import IGNORE_INDEX, check_messages, exchanges, t
 from worker.training.windows import build_examples
 
 PERCENTILES = (50, 90, 95, 99)
+MAX_LISTED_IDS = 1000  # ids of over-long rows listed for review; the count is always complete
 
 
 @functools.lru_cache(maxsize=4)
@@ -69,8 +70,9 @@ def token_length_stats(
     """Token length of every row rendered through the chat template, and what max_seq_length does to it.
 
     Returns {"rows", "max_seq_length", "lengths": {"mean", "min", "max", "p50", "p90", "p95", "p99"},
-    "trained_tokens", "num_over_max", "share_over_max", "num_examples", "num_truncated", "num_empty",
-    "histogram": {"edges", "counts"}}. `progress(done, total)` is called every 200 rows (for the job).
+    "trained_tokens", "num_over_max", "share_over_max", "over_max_ids" (first 1000), "num_examples",
+    "num_truncated", "num_empty", "histogram": {"edges", "counts"}}.
+    `progress(done, total)` is called every 200 rows (for the job).
     """
     if max_seq_length < 2:
         raise ValueError("max_seq_length must be at least 2")
@@ -99,7 +101,10 @@ def token_length_stats(
         if progress is not None and (done % 200 == 0 or done == len(rows)):
             progress(done, len(rows))
     ordered = sorted(lengths)
-    over = sum(length > max_seq_length for length in lengths)
+    over_ids = [
+        row.get("id", k) for k, (row, n) in enumerate(zip(rows, lengths, strict=True)) if n > max_seq_length
+    ]
+    over = len(over_ids)
     return {
         "rows": len(rows),
         "max_seq_length": max_seq_length,
@@ -112,6 +117,7 @@ def token_length_stats(
         "trained_tokens": trained,
         "num_over_max": over,
         "share_over_max": round(over / len(lengths), 4),
+        "over_max_ids": over_ids[:MAX_LISTED_IDS],
         "num_examples": num_examples,
         "num_truncated": num_truncated,
         "num_empty": num_empty,
