@@ -47,10 +47,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 @lru_cache
-def _client(broker_url: str) -> Celery:
-    settings = get_settings()
+def _client(broker_url: str, data_dir: str) -> Celery:
+    # Keyed by the data dir too: the embedded broker's folder lives there.
     client = Celery("ftstudio-client")
-    client.conf.update(celery_config(settings))
+    client.conf.update(celery_config(get_settings()))
     return client
 
 
@@ -59,5 +59,7 @@ def enqueue_job(job_id: int, queue: str) -> str:
     settings = get_settings()
     if settings.embedded_broker:
         settings.ensure_dirs()
-    result = _client(settings.broker_url).send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
+    result = _client(settings.broker_url, str(settings.resolved_data_dir)).send_task(
+        RUN_JOB_TASK, args=[job_id], queue=queue
+    )
     return str(result.id)
