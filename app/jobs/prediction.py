@@ -10,7 +10,7 @@ log = logging.getLogger("ftstudio.jobs")
 
 
 def predict_peak_bytes(model_source: str, method: str, hyperparameters: dict[str, Any]) -> dict[str, int]:
-    """{"gpu": bytes per GPU, "cpu": peak RSS if it trains on a CPU}; empty when the model's shape is unknown."""
+    """{"gpu": bytes per GPU, "cpu": peak RSS on a CPU}; empty when the model's shape is unknown."""
     from app.planner import plan, request_from_hyperparameters
 
     predictions: dict[str, int] = {}

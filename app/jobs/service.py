@@ -12,7 +12,6 @@ from app.catalog.service import CatalogService
 from app.datasets.repository import DatasetRepository
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs.hyperparameters import METHODS, TrainHyperparameters
-from app.jobs.prediction import predict_peak_bytes
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobRead, ResumeRequest, TrainJobCreate
