@@ -37,6 +37,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": folder,
             "data_folder_out": folder,
             "processed_folder": str(settings.broker_dir / "processed"),
+            # Exchange tables; kombu's default is ./control in the current directory.
+            "control_folder": str(settings.broker_dir / "control"),
             "store_processed": False,
             # 0.1 s instead of 1 s: a queued job starts within a tenth of a second (STACK-NOTES: 102 ms).
             "polling_interval": 0.1,

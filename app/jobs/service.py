@@ -12,6 +12,7 @@ from app.catalog.service import CatalogService
 from app.datasets.repository import DatasetRepository
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs.hyperparameters import METHODS, TrainHyperparameters
+from app.jobs.prediction import predict_peak_bytes
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobRead, ResumeRequest, TrainJobCreate
@@ -91,6 +92,7 @@ class JobService:
                 "num_val": version.num_val,
             },
         }
+        prediction = predict_peak_bytes(model.path, request.method, hp.model_dump())
         job = Job(
             owner_id=owner_id,
             kind=JobKind.TRAIN,
@@ -100,6 +102,8 @@ class JobService:
             config=config,
             name=request.name,
             queue=request.queue or get_settings().default_queue,
+            predicted_peak_bytes=prediction.get("gpu"),
+            result={"predicted_peak_bytes": prediction},
         )
         return self._commit_and_enqueue(job)
 

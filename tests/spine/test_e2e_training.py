@@ -53,6 +53,8 @@ def test_lora_job_trains_to_success_with_metrics_and_checkpoints(
     assert [m["step"] for m in train] == sorted(m["step"] for m in train)
     assert any(m["learning_rate"] for m in train)
     assert done["peak_memory_bytes"] and done["peak_memory_bytes"] > 0
+    # The planner's prediction was stored at submit time, to sit beside the measured peak.
+    assert done["result"]["predicted_peak_bytes"]["cpu"] > 0
     # The job records exactly which dataset version and model it trained on.
     assert done["dataset_version_id"] and done["config"]["dataset"]["version"] == 1
     assert done["config"]["base_model"]["id"] == tiny_model_id
