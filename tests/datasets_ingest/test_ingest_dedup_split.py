@@ -158,3 +158,14 @@ def test_fast_signature_equals_datasketch_per_item_update() -> None:
         reference = MinHash(num_perm=NUM_PERM, hashfunc=lambda x: x)
         reference.update_batch([int(h) for h in _shingle_hashes(text)])
         assert (signer.sign(text).hashvalues == reference.hashvalues).all()
+
+
+def test_progress_reaches_the_total() -> None:
+    rows = [_row(i, f"问题{i}", f"回答{i}") for i in range(2500)]
+    seen: list[tuple[int, int]] = []
+    find_duplicates(rows, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 2500) and seen[-1] == (2500, 2500)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    seen.clear()
+    train_val_overlap(rows[:2000], rows[2000:], progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (2500, 2500)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -135,7 +136,18 @@ def _example(kind: str, i: int, j: int, rows_a: list[dict], rows_b: list[dict], 
     return example
 
 
-def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
+Progress = Callable[[int, int], None]  # progress(done, total), for a worker job's progress bar
+PROGRESS_EVERY = 1000
+
+
+def _tick(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+        progress(done, total)
+
+
+def find_duplicates(
+    rows: list[dict], *, near_threshold: float = 0.8, progress: Progress | None = None
+) -> dict:
     """Later copies of earlier rows. `rows` indices are 0-based positions in `rows`.
 
     Returns {"exact": n, "near": n, "threshold": t, "exact_rows": [...], "near_rows": [...],
@@ -153,6 +165,7 @@ def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
     lsh = _make_lsh(near_threshold)
     signatures: dict[int, np.ndarray] = {}
     for i, row in enumerate(rows):
+        _tick(progress, i, len(rows))
         normalised = _normalised(row)
         key = _exact_key(normalised)
         first = seen.get(key)
@@ -171,6 +184,7 @@ def find_duplicates(rows: list[dict], *, near_threshold: float = 0.8) -> dict:
             continue
         lsh.insert(i, m, check_duplication=False)
         signatures[i] = m.hashvalues
+    _tick(progress, len(rows), len(rows))
     return {"exact": len(exact_rows), "near": len(near_rows), "threshold": near_threshold,
             "exact_rows": exact_rows, "near_rows": near_rows,
             "exact_ids": [rows[i].get("id") for i in exact_rows],
@@ -189,7 +203,9 @@ def _best_match(
     return best, best_sim
 
 
-def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: float = 0.8) -> dict:
+def train_val_overlap(
+    train: list[dict], val: list[dict], *, near_threshold: float = 0.8, progress: Progress | None = None
+) -> dict:
     """Validation rows that repeat (exactly or nearly) a training row; they inflate validation scores.
 
     Returns {"exact": n, "near": n, "threshold": t, "val_rows": [...], "val_ids": [...], "examples": [{"kind",
@@ -200,7 +216,9 @@ def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: flo
     signer = _Signer()
     lsh = _make_lsh(near_threshold)
     signatures: dict[int, np.ndarray] = {}
+    total = len(train) + len(val)
     for i, row in enumerate(train):
+        _tick(progress, i, total)
         normalised = _normalised(row)
         seen.setdefault(_exact_key(normalised), i)
         m = signer.sign(_shingle_text(normalised))
@@ -210,6 +228,7 @@ def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: flo
     val_rows: list[int] = []
     examples: list[dict] = []
     for j, row in enumerate(val):
+        _tick(progress, len(train) + j, total)
         normalised = _normalised(row)
         first = seen.get(_exact_key(normalised))
         if first is not None:
@@ -224,5 +243,6 @@ def train_val_overlap(train: list[dict], val: list[dict], *, near_threshold: flo
             val_rows.append(j)
             if len(examples) < 2 * MAX_EXAMPLES:
                 examples.append(_example("near", best, j, train, val, sim))
+    _tick(progress, total, total)
     return {"exact": exact, "near": near, "threshold": near_threshold, "val_rows": val_rows,
             "val_ids": [val[j].get("id") for j in val_rows], "examples": examples}  # fmt: skip

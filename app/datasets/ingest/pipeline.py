@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.datasets.ingest.dedup import find_duplicates
+from app.datasets.ingest.dedup import Progress, find_duplicates
 from app.datasets.ingest.filenames import safe_filename
 from app.datasets.ingest.formats import TOOL_ROLES, detect_format, normalise_record, resolve_fields
 from app.datasets.ingest.readers import read_file
@@ -70,10 +70,11 @@ def _odd_loss_weight(record: dict, fmt: str, fields: dict[str, str]) -> bool:
 
 
 def ingest_file(
-    path: Path, *, original_filename: str, options: IngestOptions
+    path: Path, *, original_filename: str, options: IngestOptions, progress: Progress | None = None
 ) -> tuple[list[dict], IngestReport]:
     """Read, detect, normalise, validate and de-duplicate one file. Writes nothing.
 
+    `progress(done, total)` follows the de-duplication, the long part on big files (rows done / rows).
     Raises IngestError for an unreadable file, an unknown format, or (on_invalid="reject") any row problem.
     """
     options.check()
@@ -118,7 +119,7 @@ def ingest_file(
             field=first.field,
             problems=problems[:MAX_REPORTED_PROBLEMS],
         )
-    duplicates = find_duplicates(rows, near_threshold=options.near_dup_threshold)
+    duplicates = find_duplicates(rows, near_threshold=options.near_dup_threshold, progress=progress)
     drop: set[int] = set()
     if options.dedup in ("drop_exact", "drop_all"):
         drop.update(duplicates["exact_rows"])
