@@ -193,3 +193,12 @@ def test_atomic_write_leaves_old_file_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         write_jsonl_atomic(bad, fresh)
     assert not fresh.exists() and sorted(os.listdir(tmp_path)) == ["train.jsonl"]
+
+
+def test_big5_is_not_mistaken_for_gbk(tmp_path: Path) -> None:
+    pairs = [("我最近總是睡不著，怎麼辦？", "可以試著固定作息時間，睡前一小時放下手機。")]
+    path = tmp_path / "trad.csv"
+    path.write_bytes(("prompt,response\n" + "".join(f"{q},{a}\n" for q, a in pairs)).encode("big5"))
+    rows, report = _ingest(path)
+    assert report.encoding == "BIG5"
+    assert [(r["messages"][0]["content"], r["messages"][1]["content"]) for r in rows] == pairs

@@ -78,7 +78,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
     text = _try(data, "gb18030")
     if text is not None:
         non_ascii = [ch for ch in text if ord(ch) > 127]
-        if non_ascii and sum(map(_is_cjk, non_ascii)) / len(non_ascii) >= _MIN_CJK_SHARE:
+        # GB18030 maps byte pairs GBK leaves unassigned to the private use area: real GBK text has none,
+        # Big5 or Shift-JIS read as GB18030 usually shows some.
+        private = any(0xE000 <= ord(ch) <= 0xF8FF for ch in non_ascii)
+        if non_ascii and not private and sum(map(_is_cjk, non_ascii)) / len(non_ascii) >= _MIN_CJK_SHARE:
             label = "GBK" if _try(data, "gbk") is not None else "GB18030"
             return text, label
     best = from_bytes(data[: 1 << 20]).best()
