@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
 
 from app.datasets.api import parse_upload_options
 from app.datasets.service import DatasetService, to_read

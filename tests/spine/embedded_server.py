@@ -78,7 +78,8 @@ class EmbeddedStudio:
             return False
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")[-6000:]
 
     def stop(self, timeout: float = 90.0) -> int:

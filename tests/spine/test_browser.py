@@ -3,6 +3,7 @@ progress bar move and the job finish. Drives `ftstudio up` (embedded mode) over 
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -71,7 +72,10 @@ def test_upload_launch_and_watch_a_fine_tune(embedded: EmbeddedStudio, tmp_path:
         page.fill("#hp-max_seq_length", "128")
         page.fill("#hp-learning_rate", "0.003")
         page.click("#job-submit")
-        page.wait_for_url("**/jobs/*", timeout=30_000)
+        try:
+            page.wait_for_url(re.compile(r".*/jobs/\d+$"), timeout=30_000)
+        except Exception as exc:
+            raise AssertionError(f"the form did not start a job: {page.inner_text('#form-result')}") from exc
 
         seen: list[float] = []
         deadline = time.monotonic() + 300
