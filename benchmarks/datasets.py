@@ -148,8 +148,8 @@ def main() -> int:
           f"= {result['seconds'] / baseline:.1f}x baseline   goal < 60 s: "
           f"{'met' if result['seconds'] < 60 else 'MISSED'}")  # fmt: skip
     # On a shared machine other processes stretch wall time; CPU time is what this code costs.
-    print(f"ingest_file CPU time: {result['cpu_seconds']:.2f} s   load average during the run: "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    print(f"ingest_file CPU time: {result['cpu_seconds']:.2f} s (single process: the wall time on an idle "
+          f"machine)   load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"peak RSS of the ingest process: {result['peak_rss'] / 2**30:.2f} GiB   goal < 2 GiB: "
           f"{'met' if result['peak_rss'] < 2 * 2**30 else 'MISSED'}")  # fmt: skip
     print(f"MinHash per row: datasketch simple way {simple * 1e6:.0f} us, ours {ours * 1e6:.0f} us "

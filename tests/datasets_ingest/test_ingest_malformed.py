@@ -150,8 +150,9 @@ def test_zip_archive_is_refused(tmp_path: Path, write_jsonl) -> None:
 
 def test_over_the_size_limit(tmp_path: Path, write_jsonl) -> None:
     path = write_jsonl("big.jsonl", [{"prompt": "问" * 100, "response": "答" * 100}] * 50)
-    with pytest.raises(IngestError, match="over the limit"):
+    with pytest.raises(IngestError, match="over the limit") as info:
         _ingest(path, max_bytes=path.stat().st_size - 1)
+    assert info.value.field == "max_bytes"
     rows, _ = _ingest(path, max_bytes=path.stat().st_size)
     assert len(rows) == 50
 

@@ -45,7 +45,8 @@ def read_file(path: Path, *, original_filename: str, max_bytes: int) -> RawFile:
     if size == 0:
         raise IngestError("the file is empty")
     if size > max_bytes:
-        raise IngestError(f"the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+        message = f"the file is {size:,} bytes, over the limit of {max_bytes:,} bytes"
+        raise IngestError(message, field="max_bytes")  # the field lets the web answer 413, not 400
     suffix = Path(original_filename).suffix.lower()
     with path.open("rb") as fh:
         head = fh.read(8)
