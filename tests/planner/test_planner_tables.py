@@ -65,3 +65,19 @@ def test_qlora_weights_use_nf4_bits() -> None:
     for dq, bits in ((True, NF4_BITS_DOUBLE_QUANT), (False, NF4_BITS_SINGLE_QUANT)):
         req = PlanRequest(model="x", method="qlora", double_quant=dq)
         assert model_states(shape, req).weights["weights (quantized)"] == pytest.approx(linear * bits / 8)
+
+
+def test_planner_package_is_pure() -> None:
+    """app.planner imports neither torch/transformers nor the web or database stack (fresh interpreter)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, app.planner\n"
+        "bad = [m for m in ('torch', 'transformers', 'peft', 'fastapi', 'sqlalchemy') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
+    assert out.stdout.strip() == ""
