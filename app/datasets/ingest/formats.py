@@ -126,7 +126,7 @@ def _tools_text(tools: object) -> str | None:
     return "Available tools (JSON):\n" + text
 
 
-def _turn_list(record: dict, key: str, role_key: str, content_key: str, fmt: str) -> list[Turn]:
+def _turn_list(record: dict, key: str, role_key: str, content_key: str) -> list[Turn]:
     items = record.get(key)
     if not isinstance(items, list) or not items:
         raise RowError(key, "missing or empty list of turns")
@@ -147,7 +147,7 @@ def normalise_record(record: dict, fmt: str, fields: dict[str, str]) -> list[Tur
     f = fields
     if fmt in ("sharegpt", "messages"):
         key = f["conversations"] if fmt == "sharegpt" else f["messages"]
-        turns = _turn_list(record, key, f["role"], f["content"], fmt)
+        turns = _turn_list(record, key, f["role"], f["content"])
         system = record.get(f.get("system", "")) if fmt == "sharegpt" else None
         if system not in (None, "") and turns[0][0] != "system":
             turns.insert(0, ("system", system, f["system"]))
@@ -214,6 +214,8 @@ def _alpaca_turns(record: dict, f: dict[str, str]) -> list[Turn]:
         turns.append(("user", pair[0], f"{f['history']}[{i}][0]"))
         turns.append(("assistant", pair[1], f"{f['history']}[{i}][1]"))
     instruction, extra = record.get(f["instruction"]), record.get(f["input"])
+    if isinstance(instruction, int | float) and not isinstance(instruction, bool):
+        instruction = str(instruction)  # a spreadsheet cell holding a number
     if isinstance(instruction, str) and isinstance(extra, str) and extra.strip():
         prompt: object = f"{instruction}\n{extra}" if instruction.strip() else extra
     else:
