@@ -7,7 +7,6 @@ down to what the contract needs.
 from __future__ import annotations
 
 import resource
-import signal
 import sys
 import time
 from typing import Any
@@ -17,6 +16,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from worker.training.collate import Collator
 from worker.training.events import EventWriter
+from worker.training.stop import StopFlag
 
 TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 
@@ -28,23 +28,6 @@ def peak_memory_bytes() -> int:
     # ru_maxrss is in kilobytes on Linux and in bytes on macOS (getrusage(2) man pages).
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
-
-
-class StopFlag:
-    """Set by SIGTERM / SIGINT; read at the end of every optimizer step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name: str | None = None
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        # Only set a flag: the step in flight finishes, then the Trainer saves and stops (GracefulStop).
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
 
 
 class GracefulStop(TrainerCallback):
@@ -71,12 +54,17 @@ class GracefulStop(TrainerCallback):
 
 
 class MetricsEvents(TrainerCallback):
-    """Turns the Trainer's logs and saves into metrics.jsonl events (train / eval / checkpoint)."""
+    """The Trainer's begin, logs and saves as metrics.jsonl events (start / train / eval / checkpoint)."""
 
     def __init__(
-        self, writer: EventWriter, collator: Collator, checkpoint_prefix: str = "checkpoints"
+        self,
+        writer: EventWriter,
+        collator: Collator,
+        start_fields: dict[str, Any] | None = None,
+        checkpoint_prefix: str = "checkpoints",
     ) -> None:
         self.writer = writer
+        self.start_fields = start_fields
         self.collator = collator
         self.checkpoint_prefix = checkpoint_prefix
         self._last_time = time.perf_counter()
@@ -89,6 +77,9 @@ class MetricsEvents(TrainerCallback):
     ) -> None:
         self._last_time = self.train_start = time.perf_counter()
         self._last_tokens = self.tokens_at_start = self.collator.tokens_seen
+        if self.start_fields is not None and state.is_world_process_zero:
+            # Written here because only now does the Trainer know the total number of optimizer steps.
+            self.writer.write("start", total_steps=state.max_steps, **self.start_fields)
 
     def tokens_per_second(self) -> float:
         """Real (non-pad) tokens per second over the whole run so far."""

@@ -16,13 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Only light modules at the top: config, data and path errors must answer before torch is imported.
 from app.jobs.hyperparameters import TrainHyperparameters
-from worker.training.callbacks import GracefulStop, MetricsEvents, StopFlag, peak_memory_bytes
 from worker.training.chat_data import DataError, DataStats, load_rows
-from worker.training.collate import Collator, ListDataset, pack_examples, unpacked_rows
 from worker.training.config import ConfigError, RunConfig, load_config, resolve_checkpoint
 from worker.training.events import EventWriter, write_error
-from worker.training.model_loading import load_model, load_tokenizer
+from worker.training.stop import StopFlag
 from worker.training.templates import choose_chat_template
 from worker.training.windows import build_examples
 
@@ -44,10 +43,11 @@ def _model_type(config: RunConfig) -> str | None:
 
 
 def _setup_data(
-    config: RunConfig, tokenizer: Any, path: str, split: str
-) -> tuple[list[dict[str, list[int]]], DataStats, list[list[dict[str, str]]]]:
+    config: RunConfig, tokenizer: Any, conversations: list[list[dict[str, str]]], split: str
+) -> tuple[list[dict[str, list[int]]], DataStats]:
+    from worker.training.collate import pack_examples, unpacked_rows
+
     hp = config.hyperparameters
-    conversations = load_rows(Path(path))
     examples, stats = build_examples(
         conversations, tokenizer, hp.max_seq_length, split_long_dialogues=hp.split_long_dialogues
     )
@@ -58,7 +58,7 @@ def _setup_data(
             "max_seq_length, turn on split_long_dialogues, or shorten the system prompt and user turns."
         )
     rows = pack_examples(examples, hp.max_seq_length) if hp.packing else unpacked_rows(examples)
-    return rows, stats, conversations
+    return rows, stats
 
 
 def _precision_arguments(hp: TrainHyperparameters) -> dict[str, Any]:
@@ -147,43 +147,38 @@ def _quick_eval_callback(
     )
 
 
-class StartEvent(MetricsEvents):
-    """MetricsEvents that also writes the start event once the Trainer knows the total number of steps."""
-
-    def __init__(self, writer: EventWriter, collator: Collator, start_fields: dict[str, Any]) -> None:
-        super().__init__(writer, collator)
-        self.start_fields = start_fields
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        super().on_train_begin(args, state, control, **kwargs)
-        if state.is_world_process_zero:
-            self.writer.write("start", total_steps=state.max_steps, **self.start_fields)
-
-
 def run(config: RunConfig, flag: StopFlag) -> int:
-    from transformers import Trainer, TrainingArguments, set_seed
-
-    from worker.training.methods import get_method
-
     hp = config.hyperparameters
     run_dir = config.run_path
     run_dir.mkdir(parents=True, exist_ok=True)
     writer = EventWriter(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0)
     checkpoint = resolve_checkpoint(config)
+    # Read the data before the slow imports: a wrong path or a malformed row is reported in a second.
+    train_conversations = load_rows(Path(config.dataset.train_path))
+    eval_conversations = load_rows(Path(config.dataset.eval_path)) if config.dataset.eval_path else []
+
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from worker.training.callbacks import GracefulStop, MetricsEvents, peak_memory_bytes
+    from worker.training.collate import Collator, ListDataset
+    from worker.training.methods import get_method
+    from worker.training.model_loading import load_model, load_tokenizer
+
     set_seed(hp.seed)  # before the method wraps the model: adapter init must be reproducible for resume
     method = get_method(config.method)
 
     tokenizer = load_tokenizer(config.base_model)
     try:
-        template = choose_chat_template(tokenizer, hp.chat_template, _model_type(config))
+        guess_needed = hp.chat_template == "auto" and not getattr(tokenizer, "chat_template", None)
+        template = choose_chat_template(
+            tokenizer, hp.chat_template, _model_type(config) if guess_needed else None
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    train_rows, stats, _ = _setup_data(config, tokenizer, config.dataset.train_path, "training")
-    eval_rows, eval_conversations = None, []
-    if config.dataset.eval_path:
-        eval_rows, _, eval_conversations = _setup_data(
-            config, tokenizer, config.dataset.eval_path, "validation"
-        )
+    train_rows, stats = _setup_data(config, tokenizer, train_conversations, "training")
+    eval_rows = (
+        _setup_data(config, tokenizer, eval_conversations, "validation")[0] if eval_conversations else None
+    )
 
     model = load_model(config.base_model, method, hp)
     try:
@@ -205,7 +200,7 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "total_params": total,
         "resumed_from": os.path.relpath(checkpoint, run_dir) if checkpoint else None,
     }
-    metrics = StartEvent(writer, collator, start_fields)
+    metrics = MetricsEvents(writer, collator, start_fields)
     callbacks = [metrics, GracefulStop(flag), _tensorboard_callback(run_dir)]
     if hp.quick_eval_every_n_checkpoints > 0 and eval_conversations:
         quick = _quick_eval_callback(hp, tokenizer, [{"messages": m} for m in eval_conversations], writer)
