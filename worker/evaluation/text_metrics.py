@@ -164,12 +164,3 @@ def llamafactory_scores(predictions: Sequence[str], references: Sequence[str]) -
             sums[name] += round(value * 100, 4)
         sums["bleu-4"] += round(bleu * 100, 4)
     return {name: s / len(predictions) for name, s in sums.items()}
-
-
-def repetition_ratio(text: str, n: int = 4) -> float:
-    """Share of character n-grams that repeat an earlier n-gram in the same text: 0 for fresh text, near 1
-    for a loop ("的的的的..."). Character n-grams because the answers are mostly Chinese (no spaces)."""
-    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
-    if not grams:
-        return 0.0
-    return 1.0 - len(set(grams)) / len(grams)

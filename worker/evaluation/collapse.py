@@ -1,0 +1,144 @@
+"""Training-collapse detectors. PURE: standard library only.
+
+Signals (each reported once per run per kind, with a sentence a user can act on):
+
+* ``non_finite_loss``: a logged training loss is NaN or infinite.
+* ``loss_spike``: a loss above ``spike_factor`` x the median of the previous ``window`` losses (a running
+  median is robust to the noisy single steps a mean would chase).
+* ``eval_loss_rising``: the eval loss rose ``patience`` evaluations in a row and sits above its best by more
+  than ``rise_tolerance`` (relative): over-fitting or divergence.
+* ``degenerate_generations`` on a sample of generations: mean character 4-gram repetition ratio above
+  ``max_repetition``, a share of empty answers above ``max_empty_share``, chat-template markers leaking into
+  the text, or every answer identical.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# Markers of common chat templates; any of them in decoded text (special tokens are skipped when decoding)
+# means the model writes the template itself instead of an answer.
+TEMPLATE_MARKERS: tuple[str, ...] = (
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|assistant|>",
+    "<|user|>",
+    "<|system|>",
+    "[INST]",
+    "[/INST]",
+    "<s>",
+    "</s>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+)
+
+
+@dataclass(frozen=True)
+class CollapseSignal:
+    kind: str
+    step: int
+    reason: str
+
+
+def repetition_ratio(text: str, n: int = 4) -> float:
+    """Share of character n-grams that repeat an earlier one: 0 for fresh text, near 1 for a loop."""
+    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def generation_health(predictions: Sequence[str], markers: Sequence[str] = TEMPLATE_MARKERS) -> dict:
+    """What the detector and the quick-eval event share: repetition, empty share, leaks, distinct answers."""
+    texts = [p.strip() for p in predictions]
+    n = len(texts)
+    return {
+        "n": n,
+        "repetition": sum(repetition_ratio(t) for t in texts) / n if n else 0.0,
+        "empty_share": sum(not t for t in texts) / n if n else 0.0,
+        "template_leaks": sum(any(m in t for m in markers) for t in texts),
+        "distinct": len(set(texts)),
+    }
+
+
+@dataclass
+class CollapseMonitor:
+    """Feed it losses, eval losses and generation samples; it returns the NEW signals (each kind once)."""
+
+    window: int = 20
+    min_history: int = 5
+    spike_factor: float = 3.0
+    patience: int = 3
+    rise_tolerance: float = 0.05
+    max_repetition: float = 0.5
+    max_empty_share: float = 0.5
+    markers: Sequence[str] = TEMPLATE_MARKERS
+    _losses: deque = field(default_factory=deque, repr=False)
+    _evals: list = field(default_factory=list, repr=False)
+    _fired: set = field(default_factory=set, repr=False)
+
+    def _fire(self, kind: str, step: int, reason: str) -> list[CollapseSignal]:
+        if kind in self._fired:
+            return []
+        self._fired.add(kind)
+        return [CollapseSignal(kind, step, reason)]
+
+    def observe_loss(self, step: int, loss: float) -> list[CollapseSignal]:
+        if not math.isfinite(loss):
+            return self._fire(
+                "non_finite_loss",
+                step,
+                f"training loss became {loss} at step {step}: lower the learning rate or use bf16/fp32",
+            )
+        out: list[CollapseSignal] = []
+        if len(self._losses) >= self.min_history:
+            median = statistics.median(self._losses)
+            if median > 0 and loss > self.spike_factor * median:
+                out = self._fire(
+                    "loss_spike",
+                    step,
+                    f"loss spiked to {loss:.4g} at step {step}, {loss / median:.1f}x the running median "
+                    f"{median:.4g} of the last {len(self._losses)} logs: the learning rate is too high?",
+                )
+        self._losses.append(loss)
+        if len(self._losses) > self.window:
+            self._losses.popleft()
+        return out
+
+    def observe_eval_loss(self, step: int, eval_loss: float) -> list[CollapseSignal]:
+        if not math.isfinite(eval_loss):
+            return self._fire("non_finite_eval_loss", step, f"eval loss became {eval_loss} at step {step}")
+        self._evals.append(eval_loss)
+        recent = self._evals[-(self.patience + 1) :]
+        best = min(self._evals)
+        rising = len(recent) == self.patience + 1 and all(
+            b > a for a, b in zip(recent, recent[1:], strict=False)
+        )
+        if rising and eval_loss > best * (1 + self.rise_tolerance):
+            return self._fire(
+                "eval_loss_rising",
+                step,
+                f"eval loss rose {self.patience} evaluations in a row to {eval_loss:.4g} (best {best:.4g})"
+                f" at step {step}: the model is over-fitting or diverging; keep an earlier checkpoint",
+            )
+        return []
+
+    def observe_generations(self, step: int, predictions: Sequence[str]) -> list[CollapseSignal]:
+        if not predictions:
+            return []
+        h = generation_health(predictions, self.markers)
+        problems = []
+        if h["repetition"] > self.max_repetition:
+            problems.append(f"answers repeat themselves (repetition ratio {h['repetition']:.2f})")
+        if h["empty_share"] > self.max_empty_share:
+            problems.append(f"{h['empty_share']:.0%} of answers are empty")
+        if h["template_leaks"]:
+            problems.append(f"{h['template_leaks']} answers contain chat-template markers")
+        if h["n"] >= 3 and h["distinct"] == 1 and h["empty_share"] < 1:
+            problems.append(f"all {h['n']} answers are the same text")
+        if not problems:
+            return []
+        return self._fire("degenerate_generations", step, f"at step {step}: " + "; ".join(problems))

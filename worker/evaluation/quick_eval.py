@@ -1,0 +1,160 @@
+"""Quick evaluation and collapse detection DURING training, as a transformers TrainerCallback.
+
+Every Nth checkpoint save (``quick_eval_every_n_checkpoints``; 0 turns it off) the callback generates greedy
+answers for ``quick_eval_samples`` validation rows, scores char BLEU-4 (nltk, method3, x100) and generation
+health, and writes a ``quick_eval`` event. Every logged loss and eval loss, and every generation sample, goes
+through the collapse detectors; a new signal writes ``{"event": "collapse", "step", "reason", "action"}``,
+and with action ``pause`` or ``stop`` the callback asks the Trainer to save and stop (the supervisor tells
+pause from stop by the event). ``keep_best_k`` > 0 writes ``{"event": "best_checkpoints", "steps", "metric"}``
+whenever the best-k set changes, ranked by ``metric_for_best`` (``eval_loss`` lower is better; ``bleu4``
+higher is better).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from transformers import TrainerCallback
+
+from worker.evaluation.collapse import CollapseMonitor, CollapseSignal, generation_health
+from worker.evaluation.generation import generate_texts, render_prompt, resolve_generation, split_row
+from worker.evaluation.text_metrics import bleu_scores
+
+ACTIONS = ("flag", "pause", "stop")
+LOWER_IS_BETTER = {"eval_loss", "loss", "repetition"}
+
+
+class QuickEvalCallback(TrainerCallback):
+    def __init__(
+        self,
+        *,
+        hyperparameters: dict,
+        tokenizer: Any,
+        eval_rows: list[dict],
+        write_event: Callable[[dict], None],
+    ) -> None:
+        hp = hyperparameters
+        self.every_n = int(hp.get("quick_eval_every_n_checkpoints", 1) or 0)
+        self.n_samples = int(hp.get("quick_eval_samples", 8))
+        self.action = str(hp.get("collapse_action", "flag"))
+        if self.action not in ACTIONS:
+            raise ValueError(f"collapse_action must be one of {ACTIONS}, got {self.action!r}")
+        self.keep_best_k = int(hp.get("keep_best_k", 0) or 0)
+        self.metric = str(hp.get("metric_for_best") or "eval_loss")
+        self.settings = resolve_generation(
+            "greedy", {"max_new_tokens": int(hp.get("quick_eval_max_new_tokens", 64))}
+        )
+        self.tokenizer = tokenizer
+        self.samples = [split_row(r) for r in eval_rows[: self.n_samples]]
+        self.write_event = write_event
+        self.monitor = CollapseMonitor()
+        self.saves = 0
+        self.last_eval_loss: float | None = None
+        self.scores: dict[int, float] = {}  # checkpoint step -> metric
+        self.best: list[int] = []
+
+    # -- collapse -------------------------------------------------------------------------------------
+    def _handle(self, signals: list[CollapseSignal], control: Any) -> None:
+        for s in signals:
+            self.write_event(
+                {
+                    "event": "collapse",
+                    "step": s.step,
+                    "kind": s.kind,
+                    "reason": s.reason,
+                    "action": self.action,
+                }
+            )
+            if self.action in ("pause", "stop"):
+                # Save first so a paused job resumes from here; then stop at the end of this step.
+                control.should_save = True
+                control.should_training_stop = True
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        step = state.global_step
+        if "loss" in logs:
+            self._handle(self.monitor.observe_loss(step, float(logs["loss"])), control)
+        if "eval_loss" in logs:
+            self.last_eval_loss = float(logs["eval_loss"])
+            self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
+
+    # -- quick eval + best checkpoints ----------------------------------------------------------------
+    def _generate(self, model: Any) -> list[str]:
+        tok = self.tokenizer
+        # Training collators may rely on right padding: restore the tokenizer as we found it.
+        saved = (tok.padding_side, tok.truncation_side, tok.pad_token)
+        was_training = model.training
+        rendered = [render_prompt(tok, messages) for messages, _ in self.samples]
+        try:
+            texts = generate_texts(
+                model,
+                tok,
+                [text for text, _ in rendered],
+                self.settings,
+                batch_size=max(1, len(rendered)),
+                templated=rendered[0][1],
+            )
+        finally:
+            tok.padding_side, tok.truncation_side = saved[0], saved[1]
+            if saved[2] is None:
+                tok.pad_token = None
+            if was_training:
+                model.train()
+        return [t[0] for t in texts]
+
+    def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        self.saves += 1
+        step = state.global_step
+        event: dict | None = None
+        if self.samples and model is not None and self.every_n > 0 and self.saves % self.every_n == 0:
+            predictions = self._generate(model)
+            references = [ref for _, ref in self.samples]
+            bleu = bleu_scores(predictions, references, tokenization="char", smoothing="method3")
+            health = generation_health(predictions)
+            event = {
+                "event": "quick_eval",
+                "step": step,
+                "bleu4": bleu["sentence"]["bleu4"],
+                "eval_loss": self.last_eval_loss,
+                "repetition": health["repetition"],
+                "empty_share": health["empty_share"],
+                "distinct": health["distinct"],
+                "samples": [
+                    {"prompt": messages[-1]["content"], "prediction": p, "reference": r}
+                    for (messages, r), p in zip(self.samples, predictions, strict=True)
+                ],
+            }
+            self.write_event(event)
+            self._handle(self.monitor.observe_generations(step, predictions), control)
+        self._update_best(step, event)
+
+    def _update_best(self, step: int, event: dict | None) -> None:
+        if self.keep_best_k <= 0:
+            return
+        value = event.get(self.metric) if event else None
+        if value is None and self.metric == "eval_loss":
+            value = self.last_eval_loss
+        if value is None or not math.isfinite(value):
+            return
+        self.scores[step] = float(value)
+        sign = 1 if self.metric in LOWER_IS_BETTER else -1
+        best = sorted(self.scores, key=lambda s: (sign * self.scores[s], -s))[: self.keep_best_k]
+        if best != self.best:
+            self.best = best
+            self.write_event({"event": "best_checkpoints", "steps": sorted(best), "metric": self.metric})
+
+
+def make_quick_eval_callback(
+    *,
+    hyperparameters: dict,
+    tokenizer: Any,
+    eval_rows: list[dict],
+    write_event: Callable[[dict], None],
+) -> TrainerCallback:
+    """The training child's hook (docs/CONTRACTS.md events): quick eval, collapse detection, best-k."""
+    return QuickEvalCallback(
+        hyperparameters=hyperparameters, tokenizer=tokenizer, eval_rows=eval_rows, write_event=write_event
+    )
