@@ -27,12 +27,22 @@ def test_xlsx_prompt_response_columns_with_numbers(tmp_path: Path) -> None:
     ws.append([None, None, None])  # an empty row in the middle is skipped
     ws.append(["圆周率约等于多少？", 3.14, None])
     ws.append(["空答案", None, None])
+    wb.create_sheet("说明").append(["这张表不是数据"])
     path = tmp_path / "qa.xlsx"
     wb.save(path)
     rows, report = _ingest(path)
     assert report.file_type == "xlsx" and report.format == "prompt_response"
     assert _pairs(rows) == [("一加一等于几？", "2"), ("圆周率约等于多少？", "3.14")]
     assert [(p.row, p.field, p.reason) for p in report.problems] == [(5, "回答", "empty answer")]
+    assert any("2 sheets" in note for note in report.notes)
+
+
+def test_csv_cells_longer_than_the_csv_module_default(tmp_path: Path) -> None:
+    long_answer = "长" * 200_000  # over the csv module's 131,072-character default cell limit
+    path = tmp_path / "long.csv"
+    path.write_text(f"prompt,response\n问题,{long_answer}\n", encoding="utf-8")
+    rows, _ = _ingest(path)
+    assert rows[0]["messages"][1]["content"] == long_answer
 
 
 def test_parquet_messages(tmp_path: Path) -> None:

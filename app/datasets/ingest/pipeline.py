@@ -139,6 +139,6 @@ def ingest_file(
         stats=conversation_stats(rows),
         num_problems=len(problems),
         num_duplicates_dropped=len(drop),
-        notes=_notes(fmt, counts),
+        notes=raw.notes + _notes(fmt, counts),
     )
     return rows, report

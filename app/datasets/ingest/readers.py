@@ -22,6 +22,7 @@ _LIST_KEYS = ("data", "train", "rows", "records", "examples", "instances", "item
 _CONVERSATION_KEYS = ("messages", "conversations", "conversation")
 # More than this share of control characters (besides tab/CR/LF) means the "text" is binary data.
 _MAX_CONTROL_SHARE = 0.01
+_CSV_CELL_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RawFile:
     encoding: str  # "binary" for xlsx and parquet
     records: list[tuple[int, dict]] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)  # rows that are not even records
+    notes: list[str] = field(default_factory=list)  # what the reader chose, for the report
 
     @property
     def num_source_rows(self) -> int:
@@ -189,6 +191,9 @@ def _read_delimited(text: str, encoding: str, *, tab: bool) -> RawFile:
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = "\t" if tab or first_line.count("\t") > first_line.count(",") else ","
     file_type = "tsv" if delimiter == "\t" else "csv"
+    # The csv module's default cell limit (128 KiB) is below one long dialogue in a cell; the file itself
+    # is already capped by max_bytes. (Process-wide, and only ever raised.)
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_CELL_LIMIT))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     raw = RawFile(file_type=file_type, encoding=encoding)
     header: list[str] | None = None
@@ -221,6 +226,9 @@ def _read_xlsx(path: Path) -> RawFile:
     try:
         sheet = workbook.worksheets[0]
         raw = RawFile(file_type="xlsx", encoding="binary")
+        if len(workbook.worksheets) > 1:
+            raw.notes.append(f"the workbook has {len(workbook.worksheets)} sheets; only the first, "
+                             f"{sheet.title!r}, was read")  # fmt: skip
         header: list[str] | None = None
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             if not any(v is not None and str(v).strip() for v in values):
