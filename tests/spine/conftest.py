@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.spine.embedded_server import EmbeddedStudio
 from tests.spine.studio import (
     Studio,
     create_pg_database,
@@ -154,3 +155,23 @@ def dataset_id(client: TestClient, tmp_path_factory: pytest.TempPathFactory) -> 
         )
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[EmbeddedStudio]:
+    """`ftstudio up --no-demo-model` in a subprocess, with the tiny model registered over HTTP."""
+    import httpx
+
+    studio = EmbeddedStudio(tmp_path_factory.mktemp("embedded") / "data", "--no-demo-model")
+    try:
+        studio.wait_ready()
+        response = httpx.post(
+            f"{studio.url}/api/v1/models",
+            json={"path": str(tiny_model_dir), "id": "tiny-llama", "name": "tiny-llama"},
+        )
+        assert response.status_code == 201, response.text
+        yield studio
+    finally:
+        code = studio.stop()
+        assert code == 0, f"ftstudio up did not stop cleanly on Ctrl-C:\n{studio.output()}"
+        assert studio.leftover_processes() == [], "ftstudio up left processes behind"

@@ -82,6 +82,21 @@ class EmbeddedStudio:
             self.log.flush()
         return self.log_path.read_text(errors="replace")[-6000:]
 
+    def leftover_processes(self) -> list[int]:
+        """Anything still running that was started for this studio (its worker, training children)."""
+        import psutil
+
+        marker = str(self.data_dir)
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
+            try:
+                environ = proc.info.get("environ") or {}
+            except psutil.Error:
+                continue
+            if environ.get("FTSTUDIO_DATA_DIR") == marker and proc.info["pid"] != os.getpid():
+                found.append(proc.info["pid"])
+        return found
+
     def stop(self, timeout: float = 90.0) -> int:
         """Ctrl-C, as a user would press it."""
         if self.process.poll() is None:

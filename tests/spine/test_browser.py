@@ -8,7 +8,6 @@ import shutil
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.demo import DEMO_DATASET_PATH
@@ -16,22 +15,6 @@ from tests.spine.embedded_server import EmbeddedStudio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path):
-    studio = EmbeddedStudio(tmp_path_factory.mktemp("browser") / "data", "--no-demo-model")
-    try:
-        studio.wait_ready()
-        response = httpx.post(
-            f"{studio.url}/api/v1/models",
-            json={"path": str(tiny_model_dir), "id": "tiny-llama", "name": "tiny-llama"},
-        )
-        assert response.status_code == 201, response.text
-        yield studio
-    finally:
-        code = studio.stop()
-        assert code == 0, studio.output()
 
 
 def test_upload_launch_and_watch_a_fine_tune(embedded: EmbeddedStudio, tmp_path: Path) -> None:
