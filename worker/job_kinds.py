@@ -3,6 +3,7 @@ generic: training, evaluation and export all run as a child process with the sam
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -79,14 +80,19 @@ SPEC_BUILDERS: dict[str, Callable[[Job, Path], RunSpec]] = {
     JobKind.EXPORT: module_spec("worker.training.export"),
 }
 
-# Called in the supervisor's transaction after a child succeeded: turn its output files into rows.
+# After a child succeeded, in the supervisor's transaction: turn its output files into rows (scores of an
+# evaluation, the catalog entry of an export). "module:function" strings, imported when first needed, so a
+# kind's hook lives beside the code of that kind and the supervisor stays generic.
 SuccessHook = Callable[[Session, Job, Path], None]
-SUCCESS_HOOKS: dict[str, SuccessHook] = {}
+SUCCESS_HOOKS: dict[str, str] = {
+    JobKind.EVAL: "worker.hooks.evaluation:save_scores",
+    JobKind.EXPORT: "worker.hooks.export:register_export",
+}
 
 
-def register_success_hook(kind: str) -> Callable[[SuccessHook], SuccessHook]:
-    def decorate(func: SuccessHook) -> SuccessHook:
-        SUCCESS_HOOKS[kind] = func
-        return func
-
-    return decorate
+def success_hook(kind: str) -> SuccessHook | None:
+    target = SUCCESS_HOOKS.get(kind)
+    if target is None:
+        return None
+    module_name, function = target.split(":")
+    return getattr(importlib.import_module(module_name), function)

@@ -18,7 +18,7 @@ from app.models import Job, JobStatus, utcnow
 from app.settings import get_settings
 from worker.child_process import ChildProcess, log_tail
 from worker.event_sink import EventSink
-from worker.job_kinds import SPEC_BUILDERS, SUCCESS_HOOKS
+from worker.job_kinds import SPEC_BUILDERS, success_hook
 from worker.metrics_tail import MetricsTail
 
 log = logging.getLogger("ftstudio.worker")
@@ -107,7 +107,7 @@ def _supervise(job_id: int, run_dir: Path) -> str:
         assert job is not None
         sink.apply(session, job, tail.read_new())
     status, error = _final_status(rc, stop_reason, sink, run_dir)
-    if status == JobStatus.SUCCEEDED and (hook := SUCCESS_HOOKS.get(_kind_of(job_id))):
+    if status == JobStatus.SUCCEEDED and (hook := success_hook(_kind_of(job_id))):
         try:
             with session_scope() as session:
                 job = JobRepository(session).get(job_id)
