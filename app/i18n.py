@@ -88,6 +88,7 @@ ZH: dict[str, str] = {
     ),
     "seconds": "秒",
     "API docs": "API 文档",
+    "latest": "最新",
 }
 
 TABLES = {"zh": ZH, "en": {}}

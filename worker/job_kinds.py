@@ -78,6 +78,7 @@ SPEC_BUILDERS: dict[str, Callable[[Job, Path], RunSpec]] = {
     JobKind.TRAIN: train_spec,
     JobKind.EVAL: module_spec("worker.evaluation.run"),
     JobKind.EXPORT: module_spec("worker.training.export"),
+    JobKind.DATASET_ANALYSIS: module_spec("worker.datasets.analyse"),
 }
 
 # After a child succeeded, in the supervisor's transaction: turn its output files into rows (scores of an
@@ -87,6 +88,7 @@ SuccessHook = Callable[[Session, Job, Path], None]
 SUCCESS_HOOKS: dict[str, str] = {
     JobKind.EVAL: "worker.hooks.evaluation:save_scores",
     JobKind.EXPORT: "worker.hooks.export:register_export",
+    JobKind.DATASET_ANALYSIS: "worker.hooks.dataset_analysis:save_analysis",
 }
 
 

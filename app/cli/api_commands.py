@@ -17,7 +17,6 @@ ApiUrl = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 models_cli = typer.Typer(help="The model catalog.", no_args_is_help=True)
-datasets_cli = typer.Typer(help="Datasets.", no_args_is_help=True)
 jobs_cli = typer.Typer(help="Fine-tuning and other jobs.", no_args_is_help=True)
 
 
@@ -44,38 +43,6 @@ def models_list(as_json: AsJson = False, data_dir: Path | None = None) -> None:
         typer.echo(json.dumps(models, ensure_ascii=False, indent=2))
     else:
         _print_table(models, ["id", "name", "source", "architecture", "path"])
-
-
-@datasets_cli.command("upload")
-def datasets_upload(
-    file: Path,
-    name: str | None = None,
-    val_set_size: int | None = None,
-    on_invalid: str = "drop",
-    api_url: ApiUrl = None,
-    as_json: AsJson = False,
-) -> None:
-    data = {
-        k: v for k, v in {"name": name, "val_set_size": val_set_size, "on_invalid": on_invalid}.items() if v
-    }
-    with file.open("rb") as handle:
-        result = ApiClient(api_url).request(
-            "POST", "/datasets", files={"file": (file.name, handle)}, data=data
-        )
-    typer.echo(
-        json.dumps(result, ensure_ascii=False, indent=2)
-        if as_json
-        else f"dataset {result['id']}: {result['num_rows']} rows, format {result['format']}"
-    )
-
-
-@datasets_cli.command("list")
-def datasets_list(api_url: ApiUrl = None, as_json: AsJson = False) -> None:
-    rows = ApiClient(api_url).request("GET", "/datasets")
-    if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    else:
-        _print_table(rows, ["id", "name", "version", "format", "num_rows", "num_invalid"])
 
 
 def _parse_hp(pairs: list[str]) -> dict[str, Any]:
@@ -171,7 +138,6 @@ def jobs_cancel(job_id: int, api_url: ApiUrl = None) -> None:
 
 def register(cli: typer.Typer) -> None:
     cli.add_typer(models_cli, name="models")
-    cli.add_typer(datasets_cli, name="datasets")
     cli.add_typer(jobs_cli, name="jobs")
     # The short forms: `ftstudio submit|list|watch|cancel`.
     cli.command("submit")(jobs_submit)

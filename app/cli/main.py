@@ -114,7 +114,12 @@ def migrate_command(data_dir: DataDir = None, database_url: DbUrl = None) -> Non
 
 
 api_commands.register(cli)
-for _module in ("app.cli.plan_command", "app.cli.eval_command"):
+for _module in (
+    "app.cli.datasets_command",
+    "app.cli.plan_command",
+    "app.cli.eval_command",
+    "app.cli.export_command",
+):
     try:
         __import__(_module, fromlist=["register"]).register(cli)
     except ModuleNotFoundError as _exc:

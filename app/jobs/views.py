@@ -59,6 +59,7 @@ async def submit_job(request: Request, session: SessionDep, owner_id: CurrentUse
     try:
         create = TrainJobCreate(
             dataset_id=int(form.get("dataset_id") or 0),
+            dataset_version=int(form["dataset_version"]) if form.get("dataset_version") else None,
             base_model=form.get("base_model", ""),
             method=form.get("method", "lora"),
             name=form.get("name") or None,
