@@ -145,6 +145,10 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> dict[str, Any]:
     # strict=True: any key the GGUF mapping missed or invented fails here, not as random weights later.
     plain.load_state_dict(gguf_model.state_dict(), strict=True)
     plain.generation_config = gguf_model.generation_config
+    tied = plain.get_output_embeddings().weight is plain.get_input_embeddings().weight
+    if config.tie_word_embeddings and not tied:
+        # An untied copy would save a 28M-parameter duplicate and train the two halves apart.
+        raise DemoModelError("the rebuilt model lost its tied input/output embeddings")
     del gguf_model
     plain.save_pretrained(out_dir, safe_serialization=True)
     # GGUF leaves model_max_length unset (1e30): truncation in training would then never happen.
