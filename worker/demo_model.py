@@ -204,11 +204,15 @@ def _remove_stale_tmp(models_dir: Path) -> None:
 
 def _publish(build_dir: Path, target: Path) -> None:
     """Move the finished ``build_dir`` to ``target`` in one rename (same filesystem: they are siblings)."""
+    if is_complete(target):
+        # Another process published while we converted: keep its folder (no moment without a model).
+        shutil.rmtree(build_dir, ignore_errors=True)
+        return
     aside: Path | None = None
     if target.exists():
         # An incomplete folder under the final name (not ours: we never write there directly). Move it
-        # aside first so the rename below stays a single atomic step.
-        aside = target.with_name(f".{DEMO_MODEL_NAME}.tmp-old-{os.getpid()}")
+        # aside first (rename may replace an empty folder) so the rename below stays a single atomic step.
+        aside = Path(tempfile.mkdtemp(prefix=f".{DEMO_MODEL_NAME}.tmp-old-", dir=target.parent))
         os.replace(target, aside)
     try:
         os.replace(build_dir, target)

