@@ -98,10 +98,10 @@ def prepare(model: PreTrainedModel, hp: TrainHyperparameters, *, method_id: str)
     for param in model.parameters():
         param.requires_grad_(False)
     add_adapters(model, hp.adapter_bottleneck_size, hp.adapter_non_linearity)
-    model.ftstudio_adapter_config = {
-        "bottleneck_size": hp.adapter_bottleneck_size,
-        "non_linearity": hp.adapter_non_linearity,
-    }
+    config = {"bottleneck_size": hp.adapter_bottleneck_size, "non_linearity": hp.adapter_non_linearity}
+    model.ftstudio_adapter_config = config
+    # Also in the model config, so every Trainer checkpoint's config.json says how to rebuild the adapters.
+    model.config.ftstudio_adapter = config
     if hp.gradient_checkpointing:
         model.enable_input_require_grads()
     return model
@@ -162,8 +162,13 @@ def load_adapter(
 
 
 def read_adapter_config(path: Path) -> dict[str, Any] | None:
-    file = Path(path) / ADAPTER_CONFIG
-    return json.loads(file.read_text(encoding="utf-8")) if file.exists() else None
+    """Adapter settings of an adapter-only folder (its own file) or of a checkpoint (its config.json)."""
+    path = Path(path)
+    if (path / ADAPTER_CONFIG).exists():
+        return json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    if (path / "config.json").exists():
+        return json.loads((path / "config.json").read_text(encoding="utf-8")).get("ftstudio_adapter")
+    return None
 
 
 def load_kwargs(hp: TrainHyperparameters) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""Which method / hyperparameter combinations cannot run, found by running them (PURE: no torch).
+
+``check_method_combination`` returns ``(field, reason)`` for every problem; the web app turns each into a
+422 naming the field, before anything is queued. Single-field bounds live in TrainHyperparameters; these are
+the rules that need the method or the machine too.
+
+What was run to find them (2026-11-28, this 2-core CPU with AVX512-BF16, torch 2.13.0, transformers 5.23.0,
+peft 0.21.2, bitsandbytes 0.50.2, deepspeed 0.19.8; scripts kept in the report of the methods task):
+- QLoRA, HF Trainer with an evaluation every 2 steps, tiny Llama/Qwen2 (hidden 64, 96, 128, 256):
+  4-bit NF4 x double quant on/off x bnb_compute_dtype fp32/bf16/fp16 x precision fp32/bf16/pure_bf16/fp16,
+  and 8-bit x the four precisions, adamw_torch and paged_adamw_8bit: ALL train once
+  worker.training.methods.qlora applies the AVX512-BF16 workaround; WITHOUT it every 4-bit combination
+  fails at the first step after an evaluation (hidden >= 128; "a view of a leaf Variable that requires
+  grad is being used in an in-place operation"). So no compute dtype is refused on the CPU.
+- fp16 mixed precision trains on the CPU in transformers 5.23 with use_cpu=True, but the training child
+  refuses it (worker/training/sft.py: "fp16 mixed precision needs a GPU"): rejected here first, when the
+  caller says no GPU is available.
+- DeepSpeed: see the ZERO_* notes below.
+"""
+
+from __future__ import annotations
+
+from app.jobs.hyperparameters import METHODS, TrainHyperparameters
+
+PEFT_PROMPT_METHODS = ("ptuning", "prefix", "prompt")
+
+
+def check_method_combination(
+    method: str, hp: TrainHyperparameters, *, gpu_available: bool | None = None
+) -> list[tuple[str, str]]:
+    """Every reason ``method`` with ``hp`` cannot run, as ``(field, sentence)``; empty when it can.
+
+    ``gpu_available``: whether the workers that will run the job have a CUDA GPU; None (unknown) skips the
+    rules that depend on the device.
+    """
+    problems: list[tuple[str, str]] = []
+    if method not in METHODS:
+        return [("method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")]
+    stage = hp.zero_stage
+
+    # --- DeepSpeed ------------------------------------------------------------------------------------------
+    if hp.offload_params and stage != 3:
+        problems.append(
+            ("offload_params", "parameter offload needs zero_stage 3: only ZeRO-3 partitions the parameters")
+        )
+    if hp.offload_optimizer and stage in (None, 0):
+        problems.append(
+            (
+                "offload_optimizer",
+                "optimizer offload needs zero_stage 1, 2 or 3: without ZeRO the optimizer is not partitioned",
+            )
+        )
+    if method == "qlora" and stage is not None:
+        problems.append(
+            (
+                "zero_stage",
+                "QLoRA cannot run under DeepSpeed ZeRO here: bitsandbytes' quantised weights cannot be "
+                "partitioned or offloaded; leave zero_stage empty (QLoRA already fits in little memory)",
+            )
+        )
+    if method == "full" and hp.num_processes > 1 and stage is None:
+        problems.append(
+            (
+                "num_processes",
+                "full fine-tuning on several processes needs a zero_stage (1-3): without ZeRO every process "
+                "holds the whole model, gradients and optimizer state",
+            )
+        )
+
+    # --- precision and device -------------------------------------------------------------------------------
+    if gpu_available is False and hp.precision == "fp16":
+        problems.append(
+            ("precision", "fp16 mixed precision needs a GPU; choose bf16 or fp32 to train on the CPU")
+        )
+    if gpu_available is False and method == "qlora" and hp.optim.startswith("paged_"):
+        pass  # paged optimizers fall back to non-paged on the CPU with a warning (STACK-NOTES): allowed
+
+    return problems
