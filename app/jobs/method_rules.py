@@ -72,7 +72,18 @@ def check_method_combination(
         problems.append(
             ("precision", "fp16 mixed precision needs a GPU; choose bf16 or fp32 to train on the CPU")
         )
-    if gpu_available is False and method == "qlora" and hp.optim.startswith("paged_"):
-        pass  # paged optimizers fall back to non-paged on the CPU with a warning (STACK-NOTES): allowed
+
+    # --- method-specific ------------------------------------------------------------------------------------
+    if method == "prefix" and hp.gradient_checkpointing:
+        # Ran it: transformers turns the KV cache off under gradient checkpointing, PEFT's prefix then never
+        # reaches attention, and the first step fails ("The size of tensor a (32) must match the size of
+        # tensor b (36) at non-singleton dimension 3").
+        problems.append(
+            (
+                "gradient_checkpointing",
+                "prefix tuning does not work with gradient checkpointing (the prefix travels in the key/value"
+                " cache, which checkpointing turns off); turn gradient_checkpointing off or use P-tuning",
+            )
+        )
 
     return problems

@@ -1,5 +1,6 @@
-"""Export: merged LoRA logits equal base+adapter logits; adapter-only, P-tuning and bottleneck-adapter exports
-load back with the same logits; the CLI writes export.json and events, and error.json + exit 2 on bad input."""
+"""Export: merged LoRA logits equal base+adapter logits; adapter-only, P-tuning and bottleneck-adapter
+exports load back with the same logits; the CLI writes export.json and events, and error.json + exit 2
+on bad input."""
 
 from __future__ import annotations
 

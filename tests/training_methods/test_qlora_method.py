@@ -1,5 +1,5 @@
-"""QLoRA on the CPU: bitsandbytes 4-bit NF4 (double quant, each compute dtype) and 8-bit train a tiny model,
-with an eval-mode forward in between (what breaks 4-bit training on AVX512-BF16 CPUs without the workaround)."""
+"""QLoRA on the CPU: bitsandbytes 4-bit NF4 (double quant, compute dtypes) and 8-bit train a tiny model, with
+an eval-mode forward in between (what breaks 4-bit training on AVX512-BF16 CPUs without the workaround)."""
 
 from __future__ import annotations
 
