@@ -26,7 +26,14 @@ log = logging.getLogger("ftstudio.web")
 def _optional_routers() -> list:
     """Routers of capabilities that live in their own packages; each is added when present."""
     routers = []
-    for module_name in ("app.plans.api", "app.plans.views", "app.evaluations.api", "app.evaluations.views"):
+    for module_name in (
+        "app.plans.api",
+        "app.plans.views",
+        "app.evaluations.api",
+        "app.evaluations.views",
+        "app.exports.api",
+        "app.exports.views",
+    ):
         try:
             module = __import__(module_name, fromlist=["router"])
         except ModuleNotFoundError as exc:
