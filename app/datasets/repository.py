@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app.models import Dataset, DatasetVersion, Job
+from app.models import Dataset, DatasetVersion, Job, JobKind
 
 
 class DatasetRepository:
@@ -48,8 +48,35 @@ class DatasetRepository:
         version_ids = [v.id for v in dataset.versions]
         if not version_ids:
             return False
-        query = select(Job.id).where(Job.dataset_version_id.in_(version_ids)).limit(1)
+        # An analysis job only read the version; any other job (training, evaluation) pins it.
+        query = (
+            select(Job.id)
+            .where(Job.dataset_version_id.in_(version_ids), Job.kind != JobKind.DATASET_ANALYSIS)
+            .limit(1)
+        )
         return self.session.scalars(query).first() is not None
+
+    def jobs_using(self, dataset: Dataset, *, limit: int = 20) -> list[Job]:
+        """Training (and other) jobs that named one of this dataset's versions, newest first."""
+        version_ids = [v.id for v in dataset.versions]
+        if not version_ids:
+            return []
+        query = (
+            select(Job)
+            .where(Job.dataset_version_id.in_(version_ids), Job.kind != JobKind.DATASET_ANALYSIS)
+            .order_by(Job.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def latest_analysis_job(self, version_id: int) -> Job | None:
+        query = (
+            select(Job)
+            .where(Job.dataset_version_id == version_id, Job.kind == JobKind.DATASET_ANALYSIS)
+            .order_by(Job.id.desc())
+            .limit(1)
+        )
+        return self.session.scalars(query).first()
 
     def add(self, dataset: Dataset) -> Dataset:
         self.session.add(dataset)

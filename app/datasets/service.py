@@ -3,29 +3,42 @@ or nothing of it remains: files are written to a temporary folder and renamed in
 
 from __future__ import annotations
 
-import shutil
 import uuid
+from dataclasses import asdict
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
 from app.datasets.ingest import (
     IngestError,
     IngestOptions,
+    IngestReport,
     content_hash,
     ingest_file,
     safe_filename,
     split_rows,
-    write_jsonl_atomic,
 )
 from app.datasets.repository import DatasetRepository
 from app.datasets.schemas import DatasetRead, DatasetVersionRead, UploadOptions
+from app.datasets.storage import remove_version_folder, write_version_files
 from app.errors import Conflict, InvalidInput, NotFound, TooLarge
-from app.models import Dataset, DatasetStatus, DatasetVersion
+from app.models import Dataset, DatasetStatus, DatasetVersion, Job, JobStatus
 from app.settings import get_settings
 
 CHUNK = 1024 * 1024
+MAX_PROBLEMS_SHOWN = 200
+
+
+class RejectedFile(InvalidInput):
+    """A 422 that also carries the row-level problems (row, field, reason) that made the file fail."""
+
+    def __init__(self, message: str, *, field: str | None, problems: list[dict[str, Any]]) -> None:
+        super().__init__(message, field=field)
+        self.problems = problems
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), "problems": self.problems}
 
 
 def save_upload(stream: BinaryIO, target: Path, max_bytes: int) -> int:
@@ -46,6 +59,22 @@ def save_upload(stream: BinaryIO, target: Path, max_bytes: int) -> int:
     return written
 
 
+def split_settings(options: UploadOptions) -> dict[str, Any]:
+    return {"val_set_size": options.val_set_size, "val_set_rate": options.val_set_rate, "seed": options.seed}
+
+
+def do_split(rows: list[dict], settings: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    try:
+        return split_rows(
+            rows,
+            val_set_size=settings.get("val_set_size"),
+            val_set_rate=settings.get("val_set_rate") or None,
+            seed=int(settings.get("seed", 42)),
+        )
+    except IngestError as exc:
+        raise InvalidInput(str(exc), field=exc.field or "val_set_size") from exc
+
+
 class DatasetService:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -53,13 +82,40 @@ class DatasetService:
         self.settings = get_settings()
 
     def list(self, owner_id: int) -> list[DatasetRead]:
-        return [to_read(d) for d in self.datasets.list(owner_id)]
+        datasets = self.datasets.list(owner_id)
+        for dataset in datasets:
+            self._settle_status(dataset)
+        return [to_read(d) for d in datasets]
 
     def get(self, owner_id: int, dataset_id: int) -> Dataset:
         dataset = self.datasets.get(owner_id, dataset_id)
         if dataset is None:
             raise NotFound(f"Dataset {dataset_id} does not exist.")
         return dataset
+
+    def read(self, owner_id: int, dataset_id: int) -> DatasetRead:
+        """The dataset JSON with the latest version's analysis job (status, progress, results)."""
+        dataset = self.get(owner_id, dataset_id)
+        job = self._settle_status(dataset)
+        return to_read(dataset, analysis_job=job, used=self.datasets.used_by_jobs(dataset))
+
+    def get_version(self, owner_id: int, dataset_id: int, version: int | None) -> DatasetVersion:
+        found = self.datasets.resolve_version(owner_id, dataset_id, version)
+        if found is None:
+            what = f"Version {version} of dataset" if version else "Dataset"
+            raise NotFound(f"{what} {dataset_id} does not exist.")
+        return found
+
+    def _settle_status(self, dataset: Dataset) -> Job | None:
+        """An analysis that failed or was cancelled never reaches the success hook: the dataset goes back
+        to ready here (the job keeps its error, shown on the page)."""
+        latest = dataset.latest_version
+        job = self.datasets.latest_analysis_job(latest.id) if latest else None
+        ended = job is None or (JobStatus(job.status).is_final and job.status != JobStatus.SUCCEEDED)
+        if dataset.status == DatasetStatus.ANALYSING and ended:
+            dataset.status = DatasetStatus.READY
+            self.session.commit()
+        return job
 
     def upload(self, owner_id: int, stream: BinaryIO, filename: str, options: UploadOptions) -> Dataset:
         try:
@@ -84,23 +140,25 @@ class DatasetService:
             format=options.format,
             mapping=options.mapping,
             on_invalid=options.on_invalid,
+            max_chars=options.max_chars,
             near_dup_threshold=options.near_dup_threshold,
             dedup=options.dedup,
         )
         try:
             rows, report = ingest_file(path, original_filename=filename, options=ingest_options)
         except IngestError as exc:
-            raise InvalidInput(str(exc), field=getattr(exc, "field", None) or "file") from exc
+            if exc.field == "max_bytes":
+                raise TooLarge(str(exc), field="file") from exc
+            problems = [asdict(p) for p in exc.problems[:MAX_PROBLEMS_SHOWN]]
+            raise RejectedFile(str(exc), field=exc.field or "file", problems=problems) from exc
         if not rows:
             raise InvalidInput("No usable conversation is left in the file after validation.", field="file")
-        train, val = split_rows(
-            rows, val_set_size=options.val_set_size, val_set_rate=options.val_set_rate, seed=options.seed
-        )
+        split = split_settings(options)
+        train, val = do_split(rows, split)
         dataset = Dataset(
             owner_id=owner_id, name=options.name or Path(filename).stem, status=DatasetStatus.READY
         )
         self.datasets.add(dataset)
-        report_json = report_to_json(report)
         version = DatasetVersion(
             dataset_id=dataset.id,
             version=1,
@@ -114,49 +172,33 @@ class DatasetService:
             num_invalid=report.num_invalid,
             num_train=len(train),
             num_val=len(val),
-            split={
-                "val_set_size": options.val_set_size,
-                "val_set_rate": options.val_set_rate,
-                "seed": options.seed,
-            },
-            report=report_json,
+            split={**split, "near_dup_threshold": options.near_dup_threshold},
+            report=report_to_json(report, options),
         )
         dataset.versions.append(version)
-        self._write_version_files(dataset.id, version, train, val)
+        version.path = write_version_files(dataset.id, 1, rows, train, val)
         try:
             self.session.commit()
         except BaseException:
             self.session.rollback()
-            shutil.rmtree(self.settings.resolved_data_dir / version.path, ignore_errors=True)
+            remove_version_folder(version.path)
             raise
         return dataset
-
-    def _write_version_files(
-        self, dataset_id: int, version: DatasetVersion, train: list[dict], val: list[dict]
-    ) -> None:
-        relative = Path("datasets") / str(dataset_id) / f"v{version.version}"
-        final = self.settings.resolved_data_dir / relative
-        staging = final.with_name(final.name + f".tmp-{uuid.uuid4().hex[:8]}")
-        staging.mkdir(parents=True)
-        try:
-            write_jsonl_atomic(train, staging / "train.jsonl")
-            write_jsonl_atomic(val, staging / "val.jsonl")
-            if final.exists():
-                raise Conflict(f"Storage for {relative} already exists; refusing to overwrite a version.")
-            staging.rename(final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        version.path = str(relative)
 
     def delete(self, owner_id: int, dataset_id: int) -> None:
         dataset = self.get(owner_id, dataset_id)
         if self.datasets.used_by_jobs(dataset):
-            raise Conflict(f"Dataset {dataset_id} was used by a job, so it can only be archived.")
+            raise Conflict(
+                f"Dataset {dataset_id} was used by a job, so it can only be archived.", field="dataset_id"
+            )
+        # Analysis jobs only read a version: they stay in the job history without the link.
+        version_ids = [v.id for v in dataset.versions]
+        for job in self.session.query(Job).filter(Job.dataset_version_id.in_(version_ids)):
+            job.dataset_version_id = None
         folder = self.settings.resolved_data_dir / "datasets" / str(dataset.id)
         self.session.delete(dataset)
         self.session.commit()
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_version_folder(str(folder.relative_to(self.settings.resolved_data_dir)))
 
     def set_archived(self, owner_id: int, dataset_id: int, archived: bool) -> Dataset:
         dataset = self.get(owner_id, dataset_id)
@@ -165,14 +207,36 @@ class DatasetService:
         return dataset
 
 
-def report_to_json(report: object) -> dict:
-    from dataclasses import asdict, is_dataclass
-
-    data = asdict(report) if is_dataclass(report) else dict(report)  # type: ignore[arg-type]
+def report_to_json(report: IngestReport, options: UploadOptions | None = None) -> dict[str, Any]:
+    data = asdict(report)
+    if options is not None:
+        data["options"] = options.model_dump(exclude={"name"})
     return data
 
 
-def to_read(dataset: Dataset) -> DatasetRead:
+def analysis_summary(version: DatasetVersion | None, job: Job | None) -> dict[str, Any] | None:
+    """The analysis job's state (status, progress) and, once it succeeded, its stored results."""
+    stored = (version.report or {}).get("analysis") if version else None
+    if job is None and not stored:
+        return None
+    summary: dict[str, Any] = {"result": stored}
+    if job is not None:
+        percent = None
+        if job.total_steps:
+            done = job.total_steps if job.status == JobStatus.SUCCEEDED else job.step
+            percent = round(min(100.0, 100.0 * done / job.total_steps), 1)
+        summary.update(
+            job_id=job.id,
+            status=job.status,
+            percent=percent,
+            error=job.error,
+            model=(job.config or {}).get("model_id"),
+            max_seq_length=(job.config or {}).get("max_seq_length"),
+        )
+    return summary
+
+
+def to_read(dataset: Dataset, *, analysis_job: Job | None = None, used: bool = False) -> DatasetRead:
     latest = dataset.latest_version
     report = latest.report if latest else {}
     duplicates = report.get("duplicates") or {}
@@ -192,10 +256,17 @@ def to_read(dataset: Dataset) -> DatasetRead:
         duplicates={
             "exact": duplicates.get("exact", 0),
             "near": duplicates.get("near", 0),
-            "examples": duplicates.get("examples", [])[:10],
+            "threshold": duplicates.get("threshold"),
+            "exact_ids": list(duplicates.get("exact_ids") or [])[:1000],
+            "near_ids": list(duplicates.get("near_ids") or [])[:1000],
+            "examples": duplicates.get("examples", [])[:20],
         },
-        problems=list(report.get("problems") or [])[:200],
+        problems=list(report.get("problems") or [])[:MAX_PROBLEMS_SHOWN],
+        notes=list(report.get("notes") or []),
         stats=report.get("stats") or {},
+        flagged=list((report.get("review") or {}).get("flagged") or []),
+        analysis=analysis_summary(latest, analysis_job),
+        used_by_jobs=used,
         versions=[DatasetVersionRead.model_validate(v) for v in dataset.versions],
         created_at=dataset.created_at,
     )
