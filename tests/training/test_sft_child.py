@@ -165,7 +165,6 @@ def test_sigterm_stops_saves_and_resume_matches(
     [
         ({"hyperparameters": {"lora_r": 0}}, "lora_r"),
         ({"method": "magic"}, "unknown method"),
-        ({"base_model": {"path": "no-such-org/no-such-model"}}, "could not load"),
         ({"dataset": {"train_path": "/nonexistent/train.jsonl"}}, "does not exist"),
         ({"resume_from_checkpoint": "checkpoints/checkpoint-99"}, "cannot resume"),
     ],
@@ -186,6 +185,9 @@ def test_bad_config_exits_2_with_a_sentence(
 
 
 def test_dataset_left_empty_exits_2(tmp_path: Path, tiny_model_dir: Path, h: Any) -> None:
+    """In-process main() (the subprocess start-up is paid by the tests above); handlers restored after."""
+    from worker.training.sft import main
+
     long_question = [{"role": "user", "content": "为什么 " * 60}, {"role": "assistant", "content": "因为"}]
     train = h.write_jsonl(tmp_path / "train.jsonl", [long_question] * 3)
     config = h.write_config(
@@ -194,7 +196,12 @@ def test_dataset_left_empty_exits_2(tmp_path: Path, tiny_model_dir: Path, h: Any
         train,
         hyperparameters={"max_seq_length": 32, "split_long_dialogues": False},
     )
-    result = h.run_child(config, timeout=200)
-    assert result.returncode == 2, result.stderr[-3000:]
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert main(["--config", str(config)]) == 2
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     error = json.loads((tmp_path / "run" / "error.json").read_text())["error"]
     assert "no training example is left" in error and "max_seq_length=32" in error
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -50,3 +50,17 @@ def test_mechanics_train(tmp_path: Path, tiny_model_dir: Path, h: Any, hyperpara
         assert warmup[0] < warmup[1]  # linear warmup rises first
     assert events[-1]["status"] == "succeeded"
     assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()
+
+
+def test_quick_eval_hook_runs_on_checkpoints(tmp_path: Path, tiny_model_dir: Path, h: Any) -> None:
+    train = h.write_jsonl(tmp_path / "train.jsonl", [h.conversation(i) for i in range(8)])
+    val = h.write_jsonl(tmp_path / "val.jsonl", [h.conversation(i) for i in range(4)])
+    settings = {"max_steps": 2, "save_steps": 1, "quick_eval_every_n_checkpoints": 1, "quick_eval_samples": 2}
+    config = load_config(
+        h.write_config(tmp_path / "run", tiny_model_dir, train, val, hyperparameters=settings)
+    )
+    assert run(config, StopFlag()) == 0
+    kinds = [e["event"] for e in h.read_events(tmp_path / "run")]
+    # Either the other part's quick evaluation ran, or the child said in words why it could not.
+    assert "quick_eval" in kinds or "warning" in kinds, kinds
+    assert kinds[-1] == "end"

@@ -111,7 +111,9 @@ def core_training_arguments(hp: TrainHyperparameters, run_dir: Path, *, has_eval
         args["eval_strategy"] = "steps" if hp.eval_steps else "epoch"
         if hp.eval_steps:
             args["eval_steps"] = hp.eval_steps
-        if hp.keep_best_k:
+        if hp.keep_best_k and hp.metric_for_best in ("eval_loss", "loss"):
+            # Other metrics (bleu4...) come from the quick-eval callback, which ranks checkpoints itself;
+            # the Trainer only knows eval_loss and would fail at the first save on any other name.
             # The Trainer keeps the best checkpoint by this metric plus the newest, save_total_limit in all.
             args["metric_for_best_model"] = hp.metric_for_best
             args["greater_is_better"] = False
@@ -240,7 +242,11 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         str(run_dir / "final")
     )  # save_pretrained(safe_serialization) + tokenizer; ZeRO-3 aware
     loss = trainer.state.log_history[-1].get("train_loss") if trainer.state.log_history else None
-    writer.write("end", status="succeeded", output_path="final", train_loss=loss, **end)
+    # A callback (quick eval's collapse "pause"/"stop") may end training before max_steps: say so.
+    stopped_early = step < trainer.state.max_steps
+    writer.write(
+        "end", status="succeeded", output_path="final", train_loss=loss, stopped_early=stopped_early, **end
+    )
     return EXIT_OK
 
 
