@@ -34,8 +34,9 @@ def test_non_finite_and_spike() -> None:
     assert m.observe_loss(1, 2.0) == [] and m.observe_loss(2, 1.9) == [] and m.observe_loss(3, 1.8) == []
     spike = m.observe_loss(4, 9.0)
     assert [s.kind for s in spike] == ["loss_spike"] and "running median" in spike[0].reason
-    assert m.observe_loss(5, 12.0) == []  # each kind is reported once
-    nan = m.observe_loss(6, math.nan)
+    assert m.observe_loss(5, 8.5) == []  # each kind is reported once; 8.5 is under 5x the best (1.8)
+    assert [s.kind for s in m.observe_loss(6, 50.0)] == ["loss_diverged"]
+    nan = m.observe_loss(7, math.nan)
     assert nan[0].kind == "non_finite_loss"
 
 
@@ -145,6 +146,7 @@ def test_absurd_learning_rate_is_flagged_and_stops(tiny_model_dir: Path, tmp_pat
     collapses = [e for e in events if e["event"] == "collapse"]
     assert collapses, [e["event"] for e in events]
     assert collapses[0]["action"] == "stop" and collapses[0]["reason"]
+    assert collapses[0]["kind"] in ("loss_diverged", "loss_spike", "non_finite_loss")
     stop_step = collapses[0]["step"]
     # stop = save + stop at the end of that step: no training continues to step 30
     assert stop_step < 30 and (tmp_path / "run" / f"checkpoint-{stop_step}").is_dir()

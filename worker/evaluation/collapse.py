@@ -5,6 +5,9 @@ Signals (each reported once per run per kind, with a sentence a user can act on)
 * ``non_finite_loss``: a logged training loss is NaN or infinite.
 * ``loss_spike``: a loss above ``spike_factor`` x the median of the previous ``window`` losses (a running
   median is robust to the noisy single steps a mean would chase).
+* ``loss_diverged``: a loss above ``diverge_factor`` x the best loss so far. The spike test alone misses a
+  blow-up in the first steps (the median then already holds exploded values); a loss several times its own
+  best is divergence in any phase of training.
 * ``eval_loss_rising``: the eval loss rose ``patience`` evaluations in a row and sits above its best by more
   than ``rise_tolerance`` (relative): over-fitting or divergence.
 * ``degenerate_generations`` on a sample of generations: mean character 4-gram repetition ratio above
@@ -71,6 +74,7 @@ class CollapseMonitor:
     window: int = 20
     min_history: int = 5
     spike_factor: float = 3.0
+    diverge_factor: float = 5.0
     patience: int = 3
     rise_tolerance: float = 0.05
     max_repetition: float = 0.5
@@ -78,6 +82,7 @@ class CollapseMonitor:
     markers: Sequence[str] = TEMPLATE_MARKERS
     _losses: deque = field(default_factory=deque, repr=False)
     _evals: list = field(default_factory=list, repr=False)
+    _best_loss: float = field(default=math.inf, repr=False)
     _fired: set = field(default_factory=set, repr=False)
 
     def _fire(self, kind: str, step: int, reason: str) -> list[CollapseSignal]:
@@ -94,14 +99,22 @@ class CollapseMonitor:
                 f"training loss became {loss} at step {step}: lower the learning rate or use bf16/fp32",
             )
         out: list[CollapseSignal] = []
+        if 0 < self._best_loss < math.inf and loss > self.diverge_factor * self._best_loss:
+            out += self._fire(
+                "loss_diverged",
+                step,
+                f"loss {loss:.4g} at step {step} is {loss / self._best_loss:.0f}x the best so far "
+                f"({self._best_loss:.4g}): training diverged; lower the learning rate",
+            )
+        self._best_loss = min(self._best_loss, loss)
         if len(self._losses) >= self.min_history:
             median = statistics.median(self._losses)
             if median > 0 and loss > self.spike_factor * median:
-                out = self._fire(
+                out += self._fire(
                     "loss_spike",
                     step,
                     f"loss spiked to {loss:.4g} at step {step}, {loss / median:.1f}x the running median "
-                    f"{median:.4g} of the last {len(self._losses)} logs: the learning rate is too high?",
+                    f"{median:.4g} of the last {len(self._losses)} logs: lower the learning rate",
                 )
         self._losses.append(loss)
         if len(self._losses) > self.window:
