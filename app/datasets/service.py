@@ -195,6 +195,10 @@ class DatasetService:
         version_ids = [v.id for v in dataset.versions]
         for job in self.session.query(Job).filter(Job.dataset_version_id.in_(version_ids)):
             job.dataset_version_id = None
+        # Versions point at their parents; unlink them first so the rows can go in any order.
+        for version in dataset.versions:
+            version.parent_version_id = None
+        self.session.flush()
         folder = self.settings.resolved_data_dir / "datasets" / str(dataset.id)
         self.session.delete(dataset)
         self.session.commit()

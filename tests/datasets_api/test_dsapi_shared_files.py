@@ -33,7 +33,9 @@ def test_shared_file_uploads_with_format_and_counts(
     assert body["format"] == fmt
     assert body["encoding"].lower().replace("-", "") == "utf8"
     assert body["num_rows"] + body["num_invalid"] == count
-    assert body["num_invalid"] == 0  # these files are clean; their trailing user turns are trimmed, not dropped
+    assert (
+        body["num_invalid"] == 0
+    )  # these files are clean; their trailing user turns are trimmed, not dropped
     assert body["num_val"] == round(body["num_rows"] * 0.1)
     assert body["num_train"] + body["num_val"] == body["num_rows"]
     assert body["status"] == "ready" and body["version"] == 1
@@ -42,7 +44,10 @@ def test_shared_file_uploads_with_format_and_counts(
         assert example["kind"] in ("exact", "near") and len(example["ids"]) == 2
     # The stored version: rows.jsonl is what the content hash names; the split files hold the same rows.
     folder = studio.data_dir / "datasets" / str(body["id"]) / "v1"
-    assert hashlib.sha256((folder / "rows.jsonl").read_bytes()).hexdigest() == body["versions"][0]["content_hash"]
+    assert (
+        hashlib.sha256((folder / "rows.jsonl").read_bytes()).hexdigest()
+        == body["versions"][0]["content_hash"]
+    )
     rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
     train = (folder / "train.jsonl").read_text(encoding="utf-8").splitlines()
     val = (folder / "val.jsonl").read_text(encoding="utf-8").splitlines()
