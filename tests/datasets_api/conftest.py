@@ -28,10 +28,10 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def upload(client: TestClient, name: str, content: bytes, **data: object):  # type: ignore[no-untyped-def]
+def upload(http: TestClient, name: str, content: bytes, **data: object):  # type: ignore[no-untyped-def]
     """POST /api/v1/datasets with a file and form options; returns the response."""
     form = {k: str(v) for k, v in data.items() if v is not None}
-    return client.post("/api/v1/datasets", files={"file": (name, content)}, data=form)
+    return http.post("/api/v1/datasets", files={"file": (name, content)}, data=form)
 
 
 def stored_files(data_dir: Path) -> set[str]:

@@ -12,16 +12,16 @@ from fastapi.testclient import TestClient
 
 from tests.datasets_api.conftest import stored_files, upload
 
-QUESTIONS = [f"第{i}个问题：我最近总是{topic}，应该怎么办？" for i, topic in enumerate(
-    ["失眠", "焦虑", "和家人吵架", "不想上学", "担心考试", "工作压力大", "感到孤独", "没有胃口"] * 3)]  # fmt: skip
+TOPICS = ["失眠", "焦虑", "和家人吵架", "不想上学", "担心考试", "工作压力大", "感到孤独", "没有胃口"]
+QUESTIONS = [f"第{i}个问题：我最近总是{topic}，应该怎么办？" for i, topic in enumerate(TOPICS * 3)]
 
 
-COMMON = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严"
+CJK_START, CJK_SPAN = 0x4E00, 3000  # the first 3,000 CJK unified ideographs
 
 
 def _text(seed: int, size: int = 90) -> str:
     rng = random.Random(seed)
-    return "".join(rng.choice(COMMON) for _ in range(size))
+    return "".join(chr(CJK_START + rng.randrange(CJK_SPAN)) for _ in range(size))
 
 
 def _conversation(i: int) -> dict:
@@ -53,8 +53,10 @@ def test_bom_jsonl_with_three_broken_lines_drop_or_reject(client: TestClient, st
     lines = [json.dumps(r, ensure_ascii=False) for r in good]
     lines.insert(3, '{"messages": [{"role": "user", "content": "截断的')  # truncated JSON (line 4)
     lines.insert(6, json.dumps({"messages": [{"role": "user", "content": "只有问题"}]}, ensure_ascii=False))
-    lines.insert(9, json.dumps({"messages": [{"role": "user", "content": "空回答"},
-                                             {"role": "assistant", "content": "  "}]}, ensure_ascii=False))  # fmt: skip
+    empty_answer = {
+        "messages": [{"role": "user", "content": "空回答"}, {"role": "assistant", "content": "  "}]
+    }
+    lines.insert(9, json.dumps(empty_answer, ensure_ascii=False))
     content = b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8")
     dropped = upload(client, "bom.jsonl", content, on_invalid="drop")
     assert dropped.status_code == 201, dropped.text
