@@ -44,7 +44,12 @@ class EventSink:
             kind = event.get("event")
             if kind == "start":
                 job.total_steps = event.get("total_steps") or job.total_steps
-                job.result = {**(job.result or {}), "start": {k: v for k, v in event.items() if k != "event"}}
+                # The ETA counts from here: model loading before the first step says nothing about step time.
+                job.result = {
+                    **(job.result or {}),
+                    "start": {k: v for k, v in event.items() if k != "event"},
+                    "train_started_at": now.isoformat(),
+                }
             elif kind in ("train", "progress"):
                 self._train(session, job, event, now)
             elif kind == "eval":

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from app.jobs.schemas import CheckpointRead, JobRead, Progress
 from app.models import Job, JobStatus, utcnow
 
 
 def estimate_eta_seconds(job: Job) -> float | None:
-    """Remaining steps times the mean seconds per step so far (steps since this run started)."""
+    """Remaining steps times the mean seconds per step since training began (loading excluded)."""
     if job.status != JobStatus.RUNNING or not job.started_at or not job.total_steps or job.step <= 0:
         return None
     first_step = int((job.result or {}).get("first_step", 0))
     done = job.step - first_step
     if done <= 0:
         return None
-    elapsed = (utcnow() - job.started_at).total_seconds()
+    began = job.started_at
+    if train_started := (job.result or {}).get("train_started_at"):
+        began = datetime.fromisoformat(train_started)
+    elapsed = (utcnow() - began).total_seconds()
     return max(0.0, elapsed / done * (job.total_steps - job.step))
 
 
