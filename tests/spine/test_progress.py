@@ -11,7 +11,7 @@ from app.models import Job, JobStatus, utcnow
 
 
 def _job(**fields: object) -> Job:
-    return Job(kind="train", status=JobStatus.RUNNING, step=0, result={}, **fields)
+    return Job(**{"kind": "train", "status": JobStatus.RUNNING, "step": 0, "result": {}, **fields})
 
 
 def test_eta_counts_from_the_first_step_not_from_model_loading() -> None:
