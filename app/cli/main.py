@@ -113,6 +113,22 @@ def migrate_command(data_dir: DataDir = None, database_url: DbUrl = None) -> Non
     typer.echo(f"Database at head: {redact(settings.sqlalchemy_url)}")
 
 
+@cli.command()
+def bootstrap(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    demo_model: Annotated[bool, typer.Option(help="Also prepare the SmolLM2 demo model.")] = True,
+) -> None:
+    """Load the demo dataset and model into the catalog without starting anything (compose runs this)."""
+    from app.cli.bootstrap import ensure_demo_dataset, ensure_demo_model
+
+    apply_flags(data_dir=data_dir, database_url=database_url)
+    migrate()
+    ensure_demo_dataset()
+    if demo_model:
+        ensure_demo_model()
+
+
 api_commands.register(cli)
 for _module in (
     "app.cli.datasets_command",

@@ -39,7 +39,7 @@ def test_services_and_their_order(resolved: dict) -> None:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["postgres"]["healthcheck"]["test"] and services["redis"]["healthcheck"]["test"]
-    assert services["migrate"]["command"] == ["ftstudio", "migrate"]
+    assert services["migrate"]["command"] == ["ftstudio", "bootstrap"]  # migrate + demo data and model
     assert services["migrate"].get("restart") == "no"
     assert services["web"]["command"] == ["ftstudio", "web", "--host", "0.0.0.0", "--port", "8000"]
     assert services["gpu-worker"]["command"] == ["ftstudio", "worker", "--queues", "gpu"]
