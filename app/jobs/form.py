@@ -1,10 +1,10 @@
-"""The new fine-tune form: which fields it shows, and turning its strings back into typed values."""
+"""The new fine-tune form: which fields each method shows, and turning its strings back into typed values."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.jobs.hyperparameters import field_help
+from app.jobs.hyperparameters import LORA_PRESETS, METHODS, field_help
 
 # The spine's names first (the course's TrainingArguments names); everything else sits under "Advanced".
 BASIC_FIELDS = (
@@ -20,24 +20,105 @@ BASIC_FIELDS = (
     "lora_alpha",
     "lora_dropout",
     "lora_target_modules",
+    "num_virtual_tokens",
+    "adapter_bottleneck_size",
+    "freeze_trainable_layers",
+    "quant_bits",
     "logging_steps",
     "save_steps",
     "save_total_limit",
     "seed",
 )
 
+_LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_preset")
+# DeepSpeed fields go with the methods whose ZeRO runs were measured (STACK-NOTES: full fine-tuning ZeRO 1-3
+# and LoRA + ZeRO-2/3; freeze is a full fine-tune of fewer layers). QLoRA is refused under ZeRO
+# (app/jobs/method_rules.py), so the form does not offer it.
+_DISTRIBUTED = ("zero_stage", "offload_optimizer", "offload_params", "num_processes")
+
+# Method -> the fields only that method reads (worker/training/methods/*); a field in no list is common.
+METHOD_FIELDS: dict[str, tuple[str, ...]] = {
+    "lora": (*_LORA, *_DISTRIBUTED),
+    "qlora": (*_LORA, "quant_bits", "double_quant", "bnb_compute_dtype"),
+    "ptuning": ("num_virtual_tokens", "encoder_reparameterization_type", "encoder_hidden_size"),
+    "prefix": ("num_virtual_tokens",),
+    "prompt": ("num_virtual_tokens",),
+    "ia3": (),
+    "adapter": ("adapter_bottleneck_size", "adapter_non_linearity"),
+    "freeze": ("freeze_trainable_layers", *_DISTRIBUTED),
+    "full": _DISTRIBUTED,
+}
+# Common fields a method cannot use: prefix tuning fails under gradient checkpointing (method_rules.py).
+METHOD_EXCLUDES: dict[str, tuple[str, ...]] = {"prefix": ("gradient_checkpointing",)}
+
+METHOD_LABELS: dict[str, str] = {
+    "lora": "LoRA",
+    "qlora": "QLoRA (4/8-bit base + LoRA)",
+    "ptuning": "P-tuning",
+    "prefix": "Prefix tuning",
+    "prompt": "Prompt tuning",
+    "ia3": "IA3",
+    "adapter": "Adapter (bottleneck)",
+    "freeze": "Freeze (train the last layers)",
+    "full": "Full fine-tuning",
+}
+
+# lora_target_modules presets; worker/training/methods/base.py resolves them on the loaded model by the
+# parent module of each linear layer, so one name fits every architecture.
+TARGET_PRESETS: dict[str, str] = {
+    "attention": "attention: q_proj,k_proj,v_proj,o_proj (Qwen, LLaMA); query_key_value (ChatGLM, BLOOM); "
+    "W_pack,o_proj (Baichuan)",
+    "attention+mlp": "attention + MLP: also gate_proj,up_proj,down_proj (Qwen, LLaMA)",
+    "all-linear": "all linear layers except the output head",
+}
+
+
+def _specific_fields() -> set[str]:
+    return {name for fields in METHOD_FIELDS.values() for name in fields}
+
+
+def field_methods(name: str) -> tuple[str, ...] | None:
+    """The methods that show field ``name``; None when every method shows it."""
+    excluded = {m for m, fields in METHOD_EXCLUDES.items() if name in fields}
+    if name in _specific_fields():
+        return tuple(m for m in METHODS if name in METHOD_FIELDS.get(m, ()) and m not in excluded)
+    if excluded:
+        return tuple(m for m in METHODS if m not in excluded)
+    return None
+
+
+def method_uses(method: str, name: str) -> bool:
+    methods = field_methods(name)
+    return methods is None or method in methods
+
+
+def _spec(name: str, help_: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {**help_[name], "methods": field_methods(name)}
+
 
 def form_sections() -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """(basic, advanced) lists of (name, spec); spec["methods"] is what data-methods renders."""
     help_ = field_help()
-    basic = [(name, help_[name]) for name in BASIC_FIELDS if name in help_]
-    advanced = [(name, spec) for name, spec in help_.items() if name not in BASIC_FIELDS]
+    basic = [(name, _spec(name, help_)) for name in BASIC_FIELDS if name in help_]
+    advanced = [(name, _spec(name, help_)) for name in help_ if name not in BASIC_FIELDS]
     return basic, advanced
 
 
+def lora_preset_buttons() -> list[tuple[str, dict[str, int]]]:
+    """The course's two presets as form fills: basic r=8/alpha=16, advanced r=16/alpha=32."""
+    return [(name, {"lora_r": r, "lora_alpha": alpha}) for name, (r, alpha) in LORA_PRESETS.items()]
+
+
 def parse_hyperparameters(form: dict[str, str]) -> dict[str, Any]:
-    """Only fields the user changed from the default travel; pydantic validates the values themselves."""
+    """Only fields the user changed from the default travel; pydantic validates the values themselves.
+
+    Fields of other methods are dropped even if a client sent them (a page without JavaScript sends every
+    field; an unchecked box of a hidden field must not read as "turned off")."""
+    method = form.get("method") or ""
     values: dict[str, Any] = {}
     for name, spec in field_help().items():
+        if method in METHODS and not method_uses(method, name):
+            continue
         kind = spec.get("type")
         if kind == "bool":
             checked = form.get(name) in ("on", "true", "1")
@@ -61,3 +142,13 @@ def _number(raw: str, cast: type) -> Any:
         return cast(float(raw)) if cast is int and float(raw).is_integer() else cast(raw)
     except ValueError:
         return raw  # pydantic names the field and says it is not a number
+
+
+def template_globals() -> dict[str, Any]:
+    """What templates/jobs/new.html reads beyond the view's context (registered as Jinja globals by
+    app/exports/views.py, so the lead's view needs no change): method labels, LoRA and target presets."""
+    return {
+        "method_labels": METHOD_LABELS,
+        "lora_preset_buttons": lora_preset_buttons(),
+        "target_presets": TARGET_PRESETS,
+    }

@@ -1,0 +1,39 @@
+"""Helpers of the export tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.spine.studio import wait_for_job
+
+FAST = {
+    "max_steps": 6,
+    "save_steps": 3,
+    "logging_steps": 1,
+    "per_device_train_batch_size": 2,
+    "max_seq_length": 96,
+    "learning_rate": 5e-3,
+    "lora_target_modules": "all-linear",
+}
+
+
+def submit_train(
+    client: TestClient, dataset_id: int, model_id: str, method: str = "lora", **hp: object
+) -> dict:
+    response = client.post(
+        "/api/v1/jobs",
+        json={"dataset_id": dataset_id, "base_model": model_id, "method": method, "hyperparameters": hp},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def export_engine_accepts_job_id() -> bool:
+    """worker/job_kinds.module_spec adds job_id and run_dir to an export job's config; the export child
+    must accept both, or every export job fails at its first line."""
+    from worker.training.export import ExportConfig
+
+    return "job_id" in ExportConfig.model_fields or ExportConfig.model_config.get("extra") != "forbid"
+
+
+__all__ = ["FAST", "export_engine_accepts_job_id", "submit_train", "wait_for_job"]
