@@ -39,7 +39,13 @@ class GracefulStop(TrainerCallback):
     def _agreed(self) -> bool:
         # With several processes every rank must stop at the same step, or the next collective hangs.
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            value = torch.tensor([1.0 if self.flag.requested else 0.0])
+            # NCCL reduces only CUDA tensors; gloo (CPU runs) only CPU ones.
+            device = (
+                torch.device("cuda", torch.cuda.current_device())
+                if torch.distributed.get_backend() == "nccl"
+                else "cpu"
+            )
+            value = torch.tensor([1.0 if self.flag.requested else 0.0], device=device)
             torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
             self.flag.requested = bool(value.item())
         return self.flag.requested

@@ -149,6 +149,42 @@ def _quick_eval_callback(
     )
 
 
+def _setup_tokenizer(config: RunConfig) -> tuple[Any, str]:
+    from worker.training.model_loading import load_tokenizer
+
+    hp = config.hyperparameters
+    tokenizer = load_tokenizer(config.base_model)
+    guess_needed = hp.chat_template == "auto" and not getattr(tokenizer, "chat_template", None)
+    try:
+        template = choose_chat_template(
+            tokenizer, hp.chat_template, _model_type(config) if guess_needed else None
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return tokenizer, template
+
+
+def _setup_model(config: RunConfig, method: Any) -> Any:
+    from worker.training.model_loading import load_model
+
+    model = load_model(config.base_model, method, config.hyperparameters)
+    try:
+        return method.prepare(model, config.hyperparameters, method_id=config.method)
+    except ValueError as exc:  # e.g. a target module the model does not have
+        raise ConfigError(str(exc)) from None
+
+
+def _cancelled_before_training(writer: EventWriter, flag: StopFlag) -> bool:
+    """A cancel that came while loading: nothing trained, nothing to save; say so and stop now."""
+    if flag.requested:
+        from worker.training.callbacks import peak_memory_bytes
+
+        writer.write(
+            "end", status="cancelled", step=0, peak_memory_bytes=peak_memory_bytes(), output_path=None
+        )
+    return flag.requested
+
+
 def run(config: RunConfig, flag: StopFlag) -> int:
     hp = config.hyperparameters
     run_dir = config.run_path
@@ -164,29 +200,17 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     from worker.training.callbacks import GracefulStop, MetricsEvents, peak_memory_bytes
     from worker.training.collate import Collator, ListDataset
     from worker.training.methods import get_method
-    from worker.training.model_loading import load_model, load_tokenizer
 
     set_seed(hp.seed)  # before the method wraps the model: adapter init must be reproducible for resume
     method = get_method(config.method)
-
-    tokenizer = load_tokenizer(config.base_model)
-    try:
-        guess_needed = hp.chat_template == "auto" and not getattr(tokenizer, "chat_template", None)
-        template = choose_chat_template(
-            tokenizer, hp.chat_template, _model_type(config) if guess_needed else None
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    tokenizer, template = _setup_tokenizer(config)
     train_rows, stats = _setup_data(config, tokenizer, train_conversations, "training")
-    eval_rows = (
-        _setup_data(config, tokenizer, eval_conversations, "validation")[0] if eval_conversations else None
-    )
-
-    model = load_model(config.base_model, method, hp)
-    try:
-        model = method.prepare(model, hp, method_id=config.method)
-    except ValueError as exc:  # e.g. a target module the model does not have
-        raise ConfigError(str(exc)) from None
+    eval_rows = None
+    if eval_conversations:
+        eval_rows = _setup_data(config, tokenizer, eval_conversations, "validation")[0]
+    if _cancelled_before_training(writer, flag):
+        return EXIT_OK
+    model = _setup_model(config, method)
     trainable, total = _count_parameters(model)
 
     collator = Collator(pad_token_id=tokenizer.pad_token_id)
@@ -209,7 +233,7 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         if quick is not None:
             callbacks.append(quick)
 
-    arguments = {**core_training_arguments(hp, run_dir, has_eval=eval_rows is not None)}
+    arguments = core_training_arguments(hp, run_dir, has_eval=eval_rows is not None)
     arguments.update(method.training_arguments(hp, run_dir))  # the method's choice wins (optim, deepspeed...)
     trainer = Trainer(
         model=model,
@@ -220,10 +244,7 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         processing_class=tokenizer,  # checkpoints then carry the tokenizer too
         callbacks=callbacks,
     )
-    if flag.requested:  # cancelled while loading: nothing trained, nothing to save
-        writer.write(
-            "end", status="cancelled", step=0, peak_memory_bytes=peak_memory_bytes(), output_path=None
-        )
+    if _cancelled_before_training(writer, flag):
         return EXIT_OK
 
     trainer.train(resume_from_checkpoint=checkpoint)
