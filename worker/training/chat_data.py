@@ -108,15 +108,18 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: b
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
-def _ids(tokenizer: Any, text: str) -> list[int]:
+def _ids(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     # add_special_tokens=False: the template already wrote bos/eos where the model expects them.
-    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+    # One batched call: per-call overhead, not tokenising, dominated when pieces went one by one.
+    if not texts:
+        return []
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
 def exchanges(tokenizer: Any, messages: list[dict[str, str]]) -> list[Exchange]:
     """Token ids of a conversation as (context, response) pairs, one per assistant turn."""
     messages = trim_to_last_assistant(messages)
-    out: list[Exchange] = []
+    pieces: list[str] = []
     rendered = ""
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
@@ -128,9 +131,10 @@ def exchanges(tokenizer: Any, messages: list[dict[str, str]]) -> list[Exchange]:
                 "this chat template re-renders earlier turns when the conversation grows, so assistant "
                 "turns cannot be located; choose a fallback chat template (e.g. chatml) for this model"
             )
-        out.append(Exchange(_ids(tokenizer, prompt[len(rendered) :]), _ids(tokenizer, full[len(prompt) :])))
+        pieces += [prompt[len(rendered) :], full[len(prompt) :]]
         rendered = full
-    return out
+    ids = _ids(tokenizer, pieces)
+    return [Exchange(ids[k], ids[k + 1]) for k in range(0, len(ids), 2)]
 
 
 def to_example(parts: list[Exchange], train_from: int = 0) -> Example:
