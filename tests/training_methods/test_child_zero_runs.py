@@ -15,7 +15,7 @@ from training_methods_helpers import make_hp
 
 from worker.training.events import read_events
 from worker.training.export import export_model
-from worker.training.launch_command import build_launch
+from worker.training.launch_command import build_launch, prebuild_command
 
 REPO = Path(__file__).resolve().parents[2]
 QA = [
@@ -91,10 +91,21 @@ def _base(path: Path) -> torch.nn.Module:
     return AutoModelForCausalLM.from_pretrained(path).eval()
 
 
+@pytest.fixture(scope="module")
+def deepspeed_ops_built() -> None:
+    """What the supervisor does before a DeepSpeed launch: compile the CPU ops once, in one process."""
+    pytest.importorskip("deepspeed", reason="ZeRO needs deepspeed")
+    hp = make_hp(zero_stage=1, num_processes=2)
+    _, env = build_launch(Path("unused.json"), hp)
+    done = subprocess.run(
+        prebuild_command(hp), cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", [1, 2, 3])
-def test_zero_stage_with_two_processes(tiny_llama, tmp_path, stage):
-    pytest.importorskip("deepspeed", reason="ZeRO needs deepspeed")
+def test_zero_stage_with_two_processes(tiny_llama, tmp_path, stage, deepspeed_ops_built):
     run_dir = tmp_path / f"zero{stage}"
     rc, stderr = run_child(run_dir, tiny_llama, "full", zero_stage=stage, num_processes=2, learning_rate=1e-3)
     assert rc == 0, stderr

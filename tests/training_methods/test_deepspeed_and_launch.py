@@ -10,7 +10,7 @@ import pytest
 from training_methods_helpers import make_hp
 
 from worker.training.deepspeed_config import deepspeed_config, write_deepspeed_config
-from worker.training.launch_command import build_command, build_launch
+from worker.training.launch_command import build_command, build_launch, prebuild_command
 
 AUTO_KEYS = (
     "gradient_accumulation_steps",
@@ -84,3 +84,10 @@ def test_extensions_cache_defaults_under_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     _, env = build_launch(Path("c.json"), make_hp(num_processes=2, zero_stage=1))
     assert env["TORCH_EXTENSIONS_DIR"] == str(tmp_path / "ftstudio" / "torch_extensions")
+
+
+def test_prebuild_names_the_ops_the_launch_needs():
+    assert prebuild_command(make_hp()) is None
+    code = prebuild_command(make_hp(zero_stage=2), python="/py")
+    assert code[:2] == ["/py", "-c"] and "ShareMemCommBuilder" in code[2] and "CPUAdam" not in code[2]
+    assert "CPUAdamBuilder" in prebuild_command(make_hp(zero_stage=2, offload_optimizer=True))[2]

@@ -74,6 +74,28 @@ def build_launch(
     return argv, env
 
 
+def prebuild_command(hp: _LaunchChoice, *, python: str = sys.executable) -> list[str] | None:
+    """A one-process command that JIT-compiles the DeepSpeed CPU ops this launch will load, or None.
+
+    Run it (with build_launch's env additions) before the launch: the ops are then in the cache, and N
+    ranks never compile the same op at once at startup (a first 2-process run on a fresh cache failed once
+    here while both ranks were compiling; every later one passed). Cheap when the cache is warm (import only).
+    On a CUDA machine DeepSpeed's ops are the GPU ones, built differently: None there is decided by the
+    caller (this module stays free of torch), so call it for CPU workers only.
+    """
+    if hp.zero_stage is None:
+        return None
+    builders = ["ShareMemCommBuilder"]  # loaded at every distributed start on the CPU (STACK-NOTES)
+    if getattr(hp, "offload_optimizer", False):
+        builders.append("CPUAdamBuilder")  # DeepSpeedCPUAdam for the offloaded optimizer
+    code = (
+        "from deepspeed.ops.op_builder import cpu as b\n"
+        f"for name in {builders!r}:\n"
+        "    getattr(b, name)().load()\n"
+    )
+    return [python, "-c", code]
+
+
 def build_command(config_path: Path, hp: _LaunchChoice, *, python: str = sys.executable) -> list[str]:
     """The argv only (see build_launch for the environment additions a DeepSpeed run wants)."""
     return build_launch(config_path, hp, python=python)[0]
