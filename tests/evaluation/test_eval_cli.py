@@ -90,3 +90,23 @@ def test_app_cli_does_not_import_torch() -> None:
     code = "import sys, app.cli.eval_command; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_eval_mmcu_with_a_model(tiny_model_dir: Path, mmcu_sample: Path) -> None:
+    args = [
+        "eval",
+        "mmcu",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(mmcu_sample),
+        "--limit",
+        "5",
+        "--json",
+    ]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # progress bars go to stderr
+    assert data["counts"]["overall"] == 5 and data["mode"] == "likelihood"
+    bad = CliRunner().invoke(_app(), [*args[:-1], "--mode", "guess"])
+    assert bad.exit_code == 2 and "reference or likelihood" in bad.output

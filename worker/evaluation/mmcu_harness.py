@@ -176,6 +176,9 @@ def score_candidates(
     """
     import torch
 
+    from worker.evaluation.generation import prepare_tokenizer
+
+    prepare_tokenizer(tokenizer)  # left padding: the last position of every row is then a real token
     cand = _candidate_ids(tokenizer, chat, candidates)
     n_c, t_max = len(cand), max(len(c) for c in cand)
     cand_ids = torch.full((n_c, t_max), tokenizer.pad_token_id, dtype=torch.long)
@@ -232,9 +235,6 @@ def answer_likelihood(
 ) -> list[dict]:
     """Likelihood mode: the best of the 15 letter sets (or of A-D when ``single_only``) per question.
     Returns ``{"file", "sheet", "row", "answer", "logprob"}`` per answered question, in input order."""
-    from worker.evaluation.generation import prepare_tokenizer
-
-    prepare_tokenizer(tokenizer)
     model.eval()
     candidates = CANDIDATES[:4] if single_only else CANDIDATES
     prompts, chat = _prompts(tokenizer, questions, dev or {}, shots, use_chat_template, faithful_options)

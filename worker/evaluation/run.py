@@ -79,8 +79,8 @@ class UserError(Exception):
 
 
 def read_rows(path: str, limit: int | None) -> list[dict]:
-    """Normalised rows (docs/CONTRACTS.md) that end in... any assistant turn; the LAST assistant turn is the
-    reference. Rows without one are skipped (CPsyCounD dialogues may end on a user turn)."""
+    """Normalised rows (docs/CONTRACTS.md); the LAST assistant turn of each is the reference. Rows without a
+    user turn followed by an assistant turn are skipped (CPsyCounD dialogues may end on a user turn)."""
     from worker.evaluation.generation import split_row
 
     p = Path(path)
