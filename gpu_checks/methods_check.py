@@ -118,6 +118,12 @@ def run_case(
         model=model, args=TrainingArguments(**trainer_args), train_dataset=dataset, callbacks=[_StepTimes()]
     )
     trainer.train()
+    # A ZeRO-3 TrainingArguments leaves a global DeepSpeed config behind that makes the next case's
+    # from_pretrained load under zero.Init (measured: a later ZeRO-0 case then fails "Padding_idx must be
+    # within num_embeddings"); each case must start clean.
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     steady = times[1:] or times  # the first step includes kernel warm-up and lazy allocations
     tokens_per_second = args.batch_size * args.seq_len * len(steady) / sum(steady)

@@ -97,9 +97,9 @@ def prepare(model: PreTrainedModel, hp: TrainHyperparameters, *, method_id: str)
 
 
 def training_arguments(hp: TrainHyperparameters, run_dir: Path) -> dict[str, Any]:
-    """Nothing beyond LoRA's: the optimizer (e.g. paged_adamw_8bit) is the user's ``optim`` choice.
+    """DeepSpeed / multi-process arguments like every method; the optimizer (e.g. paged_adamw_8bit) is the
+    user's ``optim`` choice (on the CPU it falls back to non-paged, and its 8-bit state applies only to
+    tensors of 4096+ elements: STACK-NOTES)."""
+    from worker.training.methods.full import distributed_arguments
 
-    (paged_adamw_8bit falls back to non-paged on the CPU, and its 8-bit state applies only to tensors of
-    4096+ elements: STACK-NOTES.)
-    """
-    return {}
+    return distributed_arguments(hp, run_dir)
