@@ -53,22 +53,6 @@ def test_mechanics_train(tmp_path: Path, tiny_model_dir: Path, h: Any, hyperpara
     assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()
 
 
-def test_quick_eval_hook_runs_on_checkpoints(tmp_path: Path, tiny_model_dir: Path, h: Any) -> None:
-    train = h.write_jsonl(tmp_path / "train.jsonl", [h.conversation(i) for i in range(8)])
-    val = h.write_jsonl(tmp_path / "val.jsonl", [h.conversation(i) for i in range(4)])
-    settings = {"max_steps": 2, "save_steps": 1, "quick_eval_every_n_checkpoints": 1, "quick_eval_samples": 2}
-    config = load_config(
-        h.write_config(tmp_path / "run", tiny_model_dir, train, val, hyperparameters=settings)
-    )
-    assert run(config, StopFlag()) == 0
-    kinds = [e["event"] for e in h.read_events(tmp_path / "run")]
-    if importlib.util.find_spec("worker.evaluation.quick_eval") is not None:
-        assert "quick_eval" in kinds, kinds  # the other part's callback ran at the checkpoints
-    else:
-        assert "warning" in kinds, kinds  # the child said in words why it could not
-    assert kinds[-1] == "end"
-
-
 def test_cancel_while_loading_ends_cleanly(tmp_path: Path, tiny_model_dir: Path, h: Any) -> None:
     train = h.write_jsonl(tmp_path / "train.jsonl", [h.conversation(i) for i in range(4)])
     config = load_config(h.write_config(tmp_path / "run", tiny_model_dir, train))
@@ -78,3 +62,34 @@ def test_cancel_while_loading_ends_cleanly(tmp_path: Path, tiny_model_dir: Path,
     events = h.read_events(tmp_path / "run")
     assert events == [{**events[-1], "event": "end", "status": "cancelled", "step": 0, "output_path": None}]
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "final").exists()
+
+
+def test_quick_eval_hook_and_collapse_pause(tmp_path: Path, tiny_model_dir: Path, h: Any) -> None:
+    """The quick-eval hook runs at checkpoints; a random-init model's greedy answers repeat themselves, so
+    it flags a collapse, and with collapse_action "pause" the run ends "paused" at a saved checkpoint."""
+    train = h.write_jsonl(tmp_path / "train.jsonl", [h.conversation(i) for i in range(8)])
+    val = h.write_jsonl(tmp_path / "val.jsonl", [h.conversation(i) for i in range(4)])
+    settings = {
+        "max_steps": 4,
+        "save_steps": 2,
+        "quick_eval_every_n_checkpoints": 1,
+        "quick_eval_samples": 4,
+        "collapse_action": "pause",
+    }
+    config = load_config(
+        h.write_config(tmp_path / "run", tiny_model_dir, train, val, hyperparameters=settings)
+    )
+    assert run(config, StopFlag()) == 0
+    events = h.read_events(tmp_path / "run")
+    if importlib.util.find_spec("worker.evaluation.quick_eval") is None:
+        assert "warning" in [e["event"] for e in events]  # the child says in words why there is no quick eval
+        return
+    assert "quick_eval" in [e["event"] for e in events]
+    collapses = [e for e in events if e["event"] == "collapse" and e["action"] == "pause"]
+    end = events[-1]
+    if collapses:
+        assert end["status"] == "paused" and end["reason"] == collapses[-1]["reason"]
+        assert (tmp_path / "run" / end["output_path"] / "adapter_model.safetensors").is_file()
+        assert end["step"] < 4 and not (tmp_path / "run" / "final").exists()
+    else:
+        assert end["status"] == "succeeded"

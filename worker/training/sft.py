@@ -134,8 +134,22 @@ def _tensorboard_callback(run_dir: Path) -> Any:
     return callback
 
 
+class CollapseWatch:
+    """Passes quick-eval events to metrics.jsonl and remembers a collapse that asked to pause or stop."""
+
+    def __init__(self, writer: EventWriter) -> None:
+        self.writer = writer
+        self.action: str | None = None
+        self.reason: str | None = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if record.get("event") == "collapse" and record.get("action") in ("pause", "stop"):
+            self.action, self.reason = record["action"], record.get("reason")
+        self.writer(record)
+
+
 def _quick_eval_callback(
-    hp: TrainHyperparameters, tokenizer: Any, eval_rows: list, writer: EventWriter
+    hp: TrainHyperparameters, tokenizer: Any, eval_rows: list, writer: EventWriter, watch: CollapseWatch
 ) -> Any:
     try:
         from worker.evaluation.quick_eval import make_quick_eval_callback
@@ -145,7 +159,7 @@ def _quick_eval_callback(
         )
         return None
     return make_quick_eval_callback(
-        hyperparameters=hp.model_dump(), tokenizer=tokenizer, eval_rows=eval_rows, write_event=writer
+        hyperparameters=hp.model_dump(), tokenizer=tokenizer, eval_rows=eval_rows, write_event=watch
     )
 
 
@@ -228,8 +242,10 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     }
     metrics = MetricsEvents(writer, collator, start_fields)
     callbacks = [metrics, GracefulStop(flag), _tensorboard_callback(run_dir)]
+    watch = CollapseWatch(writer)
     if hp.quick_eval_every_n_checkpoints > 0 and eval_conversations:
-        quick = _quick_eval_callback(hp, tokenizer, [{"messages": m} for m in eval_conversations], writer)
+        rows = [{"messages": m} for m in eval_conversations]
+        quick = _quick_eval_callback(hp, tokenizer, rows, writer, watch)
         if quick is not None:
             callbacks.append(quick)
 
@@ -254,16 +270,20 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "peak_memory_bytes": peak_memory_bytes(),
         "tokens_per_second": metrics.tokens_per_second(),
     }
+    saved = run_dir / "checkpoints" / f"checkpoint-{step}"
+    checkpoint_path = os.path.relpath(saved, run_dir) if saved.is_dir() else None
     if flag.requested:
-        saved = run_dir / "checkpoints" / f"checkpoint-{step}"
-        output = os.path.relpath(saved, run_dir) if saved.is_dir() else None
-        writer.write("end", status="cancelled", output_path=output, **end)
+        writer.write("end", status="cancelled", output_path=checkpoint_path, **end)
+        return EXIT_OK
+    if watch.action:  # quick eval saw a collapse and saved + stopped: "paused" resumes from that checkpoint
+        status = "paused" if watch.action == "pause" else "stopped"
+        writer.write("end", status=status, reason=watch.reason, output_path=checkpoint_path, **end)
         return EXIT_OK
     trainer.save_model(
         str(run_dir / "final")
     )  # save_pretrained(safe_serialization) + tokenizer; ZeRO-3 aware
     loss = trainer.state.log_history[-1].get("train_loss") if trainer.state.log_history else None
-    # A callback (quick eval's collapse "pause"/"stop") may end training before max_steps: say so.
+    # Another callback may still end training before max_steps: say so.
     stopped_early = step < trainer.state.max_steps
     writer.write(
         "end", status="succeeded", output_path="final", train_loss=loss, stopped_early=stopped_early, **end
