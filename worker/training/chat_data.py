@@ -11,7 +11,7 @@ a conversation's first k messages as a prefix of the whole; we check and say so 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,6 @@ class DataStats:
     num_truncated: int = 0  # conversations that lost tokens to max_seq_length
     num_empty: int = 0  # conversations dropped because no assistant token was left to train on
     num_trained_tokens: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
