@@ -142,11 +142,12 @@ def wait_for_job(
     raise AssertionError(f"job {job_id} did not reach {statuses} within {timeout}s; last: {job}")
 
 
-def processes_of_job(job_id: int) -> list[int]:
-    """PIDs whose command line names this job's run folder (the training child and anything it started)."""
+def processes_of_job(data_dir: Path, job_id: int) -> list[int]:
+    """PIDs whose command line names this job's run folder (the training child and anything it started).
+    The full path matters: other studios on the machine (parallel test runs) have jobs with the same id."""
     import psutil
 
-    marker = f"job-{job_id}{os.sep}config.json"
+    marker = str(data_dir.resolve() / "runs" / f"job-{job_id}" / "config.json")
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(proc.info.get("cmdline") or [])

@@ -74,7 +74,7 @@ def test_cancel_stops_a_running_job_within_seconds_and_leaves_no_process(
 ) -> None:
     job = _submit(client, dataset_id, tiny_model_id, **{**FAST, "max_steps": 100000, "save_steps": 100000})
     wait_for_job(client, job["id"], {"running"}, timeout=120, predicate=lambda j: j["progress"]["step"] >= 2)
-    assert processes_of_job(job["id"]), "the training child should be running"
+    assert processes_of_job(running_worker.data_dir, job["id"]), "the training child should be running"
     started = time.monotonic()
     response = client.post(f"/api/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 200 and response.json()["cancel_requested"]
@@ -84,7 +84,7 @@ def test_cancel_stops_a_running_job_within_seconds_and_leaves_no_process(
     # It saved what it had: a checkpoint at the step where it stopped.
     assert done["checkpoints"] and done["checkpoints"][-1]["step"] >= 2
     time.sleep(0.5)
-    assert processes_of_job(job["id"]) == []
+    assert processes_of_job(running_worker.data_dir, job["id"]) == []
 
 
 def test_resume_continues_from_the_last_checkpoint(
@@ -124,4 +124,4 @@ def test_a_dataset_the_tokenizer_leaves_empty_fails_with_a_readable_error(
     done = wait_for_job(client, job["id"], {"failed"}, timeout=180)
     assert done["error"] and "Traceback" not in done["error"]
     assert "max_seq_length" in done["error"] or "token" in done["error"].lower()
-    assert processes_of_job(job["id"]) == []
+    assert processes_of_job(running_worker.data_dir, job["id"]) == []
