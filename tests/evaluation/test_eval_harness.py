@@ -10,14 +10,16 @@ import pytest
 import torch
 
 from worker.evaluation.generation import generate_texts, render_prompt, resolve_generation, split_row
+from worker.evaluation.likelihood import score_candidates
 from worker.evaluation.mmcu_data import McDataError, read_questions
 from worker.evaluation.mmcu_harness import (
     CANDIDATES,
+    INSTRUCTION,
     answer_likelihood,
     answer_reference,
     build_prompt,
+    candidate_texts,
     clean_option,
-    score_candidates,
 )
 
 
@@ -89,18 +91,21 @@ def test_reference_prompt_matches_mmcu_format(mmcu_sample: Path) -> None:
     assert clean_option("A、DNA病毒", faithful=False) == "DNA病毒"
 
 
-def test_likelihood_scores_equal_full_forward(tiny_model) -> None:
-    """The cached, batched candidate scoring equals scoring each prompt+candidate in one plain forward."""
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_likelihood_scores_equal_full_forward(tiny_model, share_prefix: bool) -> None:
+    """The cached, batched candidate scoring (shared prefix or left-padded) equals scoring each prompt +
+    candidate in one plain forward pass."""
     model, tok = tiny_model
     prompts = [
-        render_prompt(tok, [{"role": "user", "content": t}])[0]
-        for t in ("短问题", "一个长很多很多的问题，用来让左填充真的发生作用，好吗？")
+        render_prompt(tok, [{"role": "user", "content": INSTRUCTION + t}])[0]
+        for t in ("短问题", "一个长很多很多的问题，用来让填充真的发生作用，好吗？", "中等长度的问题呢")
     ]
-    fast = score_candidates(model, tok, prompts, True, CANDIDATES)
+    texts = candidate_texts(tok, True)
+    fast = score_candidates(model, tok, prompts, texts, share_prefix=share_prefix)
     for i, p in enumerate(prompts):
         p_ids = tok(p, add_special_tokens=False)["input_ids"]
-        for j, c in enumerate(CANDIDATES[:6]):
-            c_ids = tok(f"{c}{tok.eos_token}", add_special_tokens=False)["input_ids"]
+        for j, c in enumerate(texts[:6]):
+            c_ids = tok(c, add_special_tokens=False)["input_ids"]
             ids = torch.tensor([p_ids + c_ids])
             with torch.inference_mode():
                 lp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)

@@ -20,6 +20,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from worker.evaluation.likelihood import score_candidates
 from worker.evaluation.mmcu_data import McDataError, McQuestion
 from worker.evaluation.mmcu_scoring import extract_answer
 
@@ -104,10 +105,10 @@ def _prompts(
     return texts, chat
 
 
-def _length_order(tokenizer: Any, prompts: list[str]) -> list[int]:
+def _length_order(tokenizer: Any, prompts: list[str], groups: list[str] | None = None) -> list[int]:
     # Batching prompts of similar length wastes less compute on padding; results are put back in order.
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    return sorted(range(len(prompts)), key=lambda i: lengths[i])
+    return sorted(range(len(prompts)), key=lambda i: (groups[i] if groups else "", lengths[i]))
 
 
 def answer_reference(
@@ -155,68 +156,15 @@ def answer_reference(
     ]
 
 
-def _candidate_ids(tokenizer: Any, chat: bool, candidates: Sequence[str]) -> list[list[int]]:
+def candidate_texts(tokenizer: Any, chat: bool, candidates: Sequence[str] = CANDIDATES) -> list[str]:
+    """What each letter set is scored as: ``A<eos>`` after a chat prompt, `` A\n`` after a raw one."""
     if chat:
         if tokenizer.eos_token is None:
             raise ValueError(
                 "likelihood mode with a chat template needs the tokenizer's eos (end-of-turn) token"
             )
-        texts = [f"{c}{tokenizer.eos_token}" for c in candidates]
-    else:
-        texts = [f" {c}\n" for c in candidates]  # as MMCU's k-shot examples write an answer: " ABD\n\n"
-    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-
-
-def score_candidates(
-    model: Any, tokenizer: Any, prompts: list[str], chat: bool, candidates: Sequence[str]
-) -> Any:
-    """Summed log-probability of each candidate continuation after each prompt: a (len(prompts), C) tensor.
-
-    Positions come from the attention mask (cumsum - 1), so left padding does not shift a row's positions.
-    """
-    import torch
-
-    from worker.evaluation.generation import prepare_tokenizer
-
-    prepare_tokenizer(tokenizer)  # left padding: the last position of every row is then a real token
-    cand = _candidate_ids(tokenizer, chat, candidates)
-    n_c, t_max = len(cand), max(len(c) for c in cand)
-    cand_ids = torch.full((n_c, t_max), tokenizer.pad_token_id, dtype=torch.long)
-    cand_mask = torch.zeros((n_c, t_max), dtype=torch.long)
-    for j, ids in enumerate(cand):
-        cand_ids[j, : len(ids)] = torch.tensor(ids)
-        cand_mask[j, : len(ids)] = 1
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not chat).to(model.device)
-    mask = enc["attention_mask"]
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    b = len(prompts)
-    with torch.inference_mode():
-        out = model(
-            input_ids=enc["input_ids"],
-            attention_mask=mask,
-            position_ids=pos,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V): left padding -> last is real
-        scores = first[:, cand_ids[:, 0]]  # (B, C)
-        if t_max > 1:
-            cache = out.past_key_values
-            cache.batch_repeat_interleave(n_c)
-            ids2 = cand_ids[:, :-1].repeat(b, 1).to(model.device)  # row r = (prompt r // C, candidate r % C)
-            mask2 = torch.cat(
-                [mask.repeat_interleave(n_c, 0), cand_mask[:, :-1].repeat(b, 1).to(mask)], dim=1
-            )
-            start = mask.sum(-1).repeat_interleave(n_c).unsqueeze(1)
-            pos2 = start + torch.arange(t_max - 1, device=mask.device).unsqueeze(0)
-            logits = model(
-                input_ids=ids2, attention_mask=mask2, position_ids=pos2, past_key_values=cache, use_cache=True
-            ).logits
-            lp = torch.log_softmax(logits.float(), dim=-1)
-            target = cand_ids[:, 1:].repeat(b, 1).to(lp.device)
-            tok_lp = lp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * cand_mask[:, 1:].repeat(b, 1).to(lp)
-            scores = scores + tok_lp.sum(-1).view(b, n_c)
-    return scores
+        return [f"{c}{tokenizer.eos_token}" for c in candidates]
+    return [f" {c}\n" for c in candidates]  # as MMCU's k-shot examples write an answer: " ABD\n\n"
 
 
 def answer_likelihood(
@@ -230,6 +178,7 @@ def answer_likelihood(
     use_chat_template: bool | None = None,
     faithful_options: bool = True,
     single_only: bool = False,
+    share_prefix: bool = True,
     should_stop: StopFn | None = None,
     on_progress: ProgressFn | None = None,
 ) -> list[dict]:
@@ -238,13 +187,22 @@ def answer_likelihood(
     model.eval()
     candidates = CANDIDATES[:4] if single_only else CANDIDATES
     prompts, chat = _prompts(tokenizer, questions, dev or {}, shots, use_chat_template, faithful_options)
-    order = _length_order(tokenizer, prompts)
+    texts = candidate_texts(tokenizer, chat, candidates)
+    # k-shot prompts share their examples only within a file: batch by file so the shared prefix is long.
+    order = _length_order(tokenizer, prompts, [q.file for q in questions] if shots else None)
     found: dict[int, dict] = {}
     for start in range(0, len(order), batch_size):
         if should_stop is not None and should_stop():
             break
         idx = order[start : start + batch_size]
-        scores = score_candidates(model, tokenizer, [prompts[i] for i in idx], chat, candidates)
+        scores = score_candidates(
+            model,
+            tokenizer,
+            [prompts[i] for i in idx],
+            texts,
+            add_special_tokens=not chat,
+            share_prefix=share_prefix,
+        )
         best = scores.argmax(-1).tolist()
         for row, (i, c) in enumerate(zip(idx, best, strict=True)):
             q = questions[i]
