@@ -13,6 +13,8 @@
     form.querySelectorAll("[data-methods]").forEach(function (box) {
       var show = box.getAttribute("data-methods").split(/\s+/).indexOf(chosen) !== -1;
       box.hidden = !show;
+      // Inline style too: a stylesheet rule like `.fields label { display: grid }` beats [hidden].
+      box.style.display = show ? "" : "none";
       box.classList.toggle("method-hidden", !show);
       box.querySelectorAll("input, select, textarea, button").forEach(function (el) { el.disabled = !show; });
     });

@@ -18,12 +18,15 @@ FAST = {
 
 
 def submit_train(
-    client: TestClient, dataset_id: int, model_id: str, method: str = "lora", **hp: object
+    client: TestClient,
+    dataset_id: int,
+    model_id: str,
+    method: str = "lora",
+    name: str | None = None,
+    **hp: object,
 ) -> dict:
-    response = client.post(
-        "/api/v1/jobs",
-        json={"dataset_id": dataset_id, "base_model": model_id, "method": method, "hyperparameters": hp},
-    )
+    body = {"dataset_id": dataset_id, "base_model": model_id, "method": method, "hyperparameters": hp}
+    response = client.post("/api/v1/jobs", json={**body, "name": name})
     assert response.status_code == 201, response.text
     return response.json()
 
