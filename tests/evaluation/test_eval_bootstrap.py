@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.evaluation.bootstrap import paired_bootstrap_corpus_bleu, paired_bootstrap_mean_diff
+from worker.evaluation.bootstrap import (
+    compare_scores,
+    paired_bootstrap_corpus_bleu,
+    paired_bootstrap_mean_diff,
+)
 
 
 def test_interval_contains_true_gain_and_excludes_zero_when_large() -> None:
@@ -58,3 +62,28 @@ def test_bad_input() -> None:
         paired_bootstrap_mean_diff([1], [2])
     with pytest.raises(ValueError, match="NaN"):
         paired_bootstrap_mean_diff([1, float("nan")], [2, 3])
+
+
+def test_compare_scores_matches_items_by_key() -> None:
+    keys = [["法律", "Sheet1", i] for i in range(60)]
+    base = {
+        "per_item": {
+            "mmcu_correct": [0] * 60,
+            "mmcu_keys": keys,
+            "bleu4": [10.0, 20.0, 30.0],
+            "bleu_ids": ["a", "b", "c"],
+        }
+    }
+    # the tuned run lists the items in another order and got the first 30 questions right
+    tuned = {
+        "per_item": {
+            "mmcu_correct": [1] * 30 + [0] * 30,
+            "mmcu_keys": keys[::-1][30:] + keys[::-1][:30],
+            "bleu4": [31.0, 11.0, 21.0],
+            "bleu_ids": ["c", "a", "b"],
+        }
+    }
+    result = compare_scores(base, tuned)
+    assert result["mmcu_accuracy"]["diff"] == pytest.approx(0.5) and result["mmcu_accuracy"]["significant"]
+    assert result["bleu4"]["diff"] == pytest.approx(1.0)
+    assert compare_scores(base, {"per_item": {}}) == {}

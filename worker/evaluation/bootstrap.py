@@ -144,3 +144,34 @@ def paired_bootstrap_corpus_bleu(
             confidence=confidence,
             seed=seed,
         )
+
+
+def compare_scores(base: dict, tuned: dict, *, n_resamples: int = 2000, seed: int = 0) -> dict:
+    """Paired intervals between two evaluation runs' ``scores.json`` (worker.evaluation.run) on the same
+    items.
+
+    Items are matched by id (``per_item.bleu_ids``) and by (file, sheet, row) (``per_item.mmcu_keys``); only
+    items both runs finished count. Returns ``{"bleu4": {...}, "mmcu_accuracy": {...}}`` with
+    ``BootstrapInterval.to_dict()`` values (diff = tuned - base), for the metrics both runs have."""
+    out: dict = {}
+    for metric, values_key, ids_key in (
+        ("bleu4", "bleu4", "bleu_ids"),
+        ("mmcu_accuracy", "mmcu_correct", "mmcu_keys"),
+    ):
+        a_items, b_items = base.get("per_item", {}), tuned.get("per_item", {})
+        if values_key not in a_items or values_key not in b_items:
+            continue
+        a = {json_key(k): v for k, v in zip(a_items[ids_key], a_items[values_key], strict=True)}
+        b = {json_key(k): v for k, v in zip(b_items[ids_key], b_items[values_key], strict=True)}
+        common = [k for k in a if k in b]
+        if len(common) < 2:
+            continue
+        out[metric] = paired_bootstrap_mean_diff(
+            [a[k] for k in common], [b[k] for k in common], n_resamples=n_resamples, seed=seed
+        ).to_dict()
+    return out
+
+
+def json_key(key: object) -> str:
+    """A hashable, order-stable form of an item id (a string, or a [file, sheet, row] list)."""
+    return key if isinstance(key, str) else repr(list(key) if isinstance(key, (list, tuple)) else key)

@@ -191,6 +191,7 @@ def run(config: EvalConfig, stop: StopFlag) -> int:
         if result:
             scores["bleu"], scores["rouge"] = result["bleu"], result["rouge"]
             scores["per_item"]["bleu4"] = result["per_item_bleu4"]
+            scores["per_item"]["bleu_ids"] = [item["id"] for item in result["items"]]
             scores["samples"] = result["items"][:N_SAMPLES]
             predictions += [{"suite": "bleu_rouge", **item} for item in result["items"]]
         done_before = len(rows)
