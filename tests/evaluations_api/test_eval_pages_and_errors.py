@@ -154,3 +154,29 @@ def test_pages_render_empty_in_both_languages(client: TestClient) -> None:
         board = client.get(f"/evaluations/leaderboard?lang={lang}")
         assert board.status_code == 200 and "ChatGLM 6B" in board.text
     assert 'id="nav-evaluations"' in client.get("/jobs?lang=en").text
+
+
+def test_the_compare_button_queues_both_sides_and_opens_the_comparison(
+    client: TestClient, studio, mmcu_sample: Path
+) -> None:
+    job_id = _insert_train_job(studio.data_dir, status="succeeded")
+    answer = client.post(
+        f"/ui/jobs/{job_id}/compare",
+        data={"mmcu": "1", "mmcu_data_dir": str(mmcu_sample), "mmcu_mode": "likelihood", "mmcu_limit": "3"},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 204, answer.text
+    target = answer.headers["HX-Redirect"]
+    assert target.startswith("/evaluations/compare?base=")
+    base_id, tuned_id = (int(part.split("=")[1]) for part in target.split("?", 1)[1].split("&"))
+    tuned = client.get(f"/api/v1/evaluations/{tuned_id}").json()
+    assert tuned["job_id"] == job_id and tuned["suite"]["mmcu"]["limit"] == 3
+    assert tuned["suite"]["bleu_rouge"] is None
+    # No worker here: both wait on the queue and the page says so, polling until they finish.
+    page = client.get(f"{target}&lang=en").text
+    assert "every 3s" in page and 'id="comparison-table"' not in page
+    assert client.get(f"/api/v1/evaluations/compare?base={base_id}&tuned={tuned_id}").status_code == 409
+    for evaluation_id in (base_id, tuned_id):
+        assert client.post(f"/api/v1/jobs/{evaluation_id}/cancel").json()["status"] == "cancelled"
+    page = client.get(f"{target}&lang=en").text
+    assert "every 3s" not in page and "did not succeed" in page
