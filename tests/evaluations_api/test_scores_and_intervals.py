@@ -148,6 +148,15 @@ def test_comparison_rows_pair_items_and_explain_missing_intervals(mmcu_sample: P
     shorter = {**per_item_arrays(b), "bleu4": per_item_arrays(b)["bleu4"][:5]}
     rows, notes = comparison_rows(_as_rows(a), _as_rows(b), per_item_arrays(a), shorter, n_resamples=200)
     assert any("different items (12 vs 5)" in n for n in notes)
+    assert [bar["label"] for bar in chart_bars(rows, suite="bleu_rouge")] == [
+        "bleu1",
+        "bleu2",
+        "bleu3",
+        "bleu4",
+        "rouge-1",
+        "rouge-2",
+        "rouge-l",
+    ]
     bars = chart_bars(rows, suite="mmcu")
     assert [bar["label"] for bar in bars][0] == "accuracy" and max(
         max(x["base_frac"], x["tuned_frac"]) for x in bars
