@@ -191,3 +191,30 @@ def test_page_forms_export_and_resume_redirect_to_the_new_job(
     assert resumed["config"]["hyperparameters"]["max_steps"] == 6
     response = client.post(f"/ui/jobs/{job['id']}/resume", data={"checkpoint_step": "5"})
     assert "alert-error" in response.text and "checkpoint" in response.text
+
+
+def test_cli_resume_and_export_go_through_the_api(
+    client: TestClient, studio: Studio, dataset_id: int, tiny_model_id: str, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import api_client
+    from app.cli.main import cli
+    from app.web import create_app
+
+    def in_process(self: api_client.ApiClient, base_url: str | None = None, timeout: float = 60.0) -> None:
+        self.http = TestClient(create_app(), base_url="http://testserver/api/v1")
+
+    monkeypatch.setattr(api_client.ApiClient, "__init__", in_process)
+    job = submit_train(client, dataset_id, tiny_model_id, method="prompt", max_steps=4)
+    _make_stopped_with_checkpoint(studio, job["id"], 2)
+    result = CliRunner().invoke(cli, ["resume", str(job["id"]), "--checkpoint-step", "2", "--max-steps", "5"])
+    assert result.exit_code == 0, result.output
+    new_id = int(result.output.split()[1])
+    resumed = client.get(f"/api/v1/jobs/{new_id}").json()
+    assert resumed["parent_job_id"] == job["id"] and resumed["config"]["hyperparameters"]["max_steps"] == 5
+    result = CliRunner().invoke(cli, ["export", str(job["id"]), "--mode", "merged"])
+    assert result.exit_code == 1 and "422" in result.output and "adapter" in result.output
+    result = CliRunner().invoke(cli, ["export", str(job["id"]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["config"]["mode"] == "adapter"  # the method's default mode
