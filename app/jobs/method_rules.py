@@ -15,14 +15,18 @@ peft 0.21.2, bitsandbytes 0.50.2, deepspeed 0.19.8; scripts kept in the report o
 - fp16 mixed precision trains on the CPU in transformers 5.23 with use_cpu=True, but the training child
   refuses it (worker/training/sft.py: "fp16 mixed precision needs a GPU"): rejected here first, when the
   caller says no GPU is available.
-- DeepSpeed: see the ZERO_* notes below.
+- DeepSpeed through the real child (torchrun, gloo): full ZeRO-0/1/2/3, ZeRO-2 + optimizer offload,
+  QLoRA ZeRO-3 with 2 processes, QLoRA ZeRO-3 + optimizer and parameter offload, and full on 2 processes
+  without ZeRO (plain DDP) all train; in-process, lora/ptuning/prefix/prompt/ia3/adapter/freeze under
+  ZeRO-3 and QLoRA under ZeRO-2/3 train too. So neither "QLoRA with ZeRO" nor "several processes without
+  ZeRO" is refused: both run (the planner, not this module, advises on memory).
+- Every method with gradient checkpointing, bf16 and pure_bf16: all train, except prefix tuning with
+  gradient checkpointing (below).
 """
 
 from __future__ import annotations
 
 from app.jobs.hyperparameters import METHODS, TrainHyperparameters
-
-PEFT_PROMPT_METHODS = ("ptuning", "prefix", "prompt")
 
 
 def check_method_combination(
@@ -48,22 +52,6 @@ def check_method_combination(
             (
                 "offload_optimizer",
                 "optimizer offload needs zero_stage 1, 2 or 3: without ZeRO the optimizer is not partitioned",
-            )
-        )
-    if method == "qlora" and stage is not None:
-        problems.append(
-            (
-                "zero_stage",
-                "QLoRA cannot run under DeepSpeed ZeRO here: bitsandbytes' quantised weights cannot be "
-                "partitioned or offloaded; leave zero_stage empty (QLoRA already fits in little memory)",
-            )
-        )
-    if method == "full" and hp.num_processes > 1 and stage is None:
-        problems.append(
-            (
-                "num_processes",
-                "full fine-tuning on several processes needs a zero_stage (1-3): without ZeRO every process "
-                "holds the whole model, gradients and optimizer state",
             )
         )
 

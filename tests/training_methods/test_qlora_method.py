@@ -20,8 +20,9 @@ pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes")
         {"quant_bits": 4, "double_quant": True, "bnb_compute_dtype": "fp32"},
         {"quant_bits": 4, "double_quant": False, "bnb_compute_dtype": "bf16", "gradient_checkpointing": True},
         {"quant_bits": 8},
+        {"quant_bits": 4, "zero_stage": 3},
     ],
-    ids=["nf4-dq-fp32", "nf4-bf16-gc", "int8"],
+    ids=["nf4-dq-fp32", "nf4-bf16-gc", "int8", "nf4-zero3-storage"],
 )
 def test_qlora_trains(tiny_qwen2, overrides):
     import bitsandbytes as bnb
@@ -73,3 +74,5 @@ def test_load_kwargs_carry_the_chosen_quantisation():
     assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4"
     assert config.bnb_4bit_use_double_quant is False and config.bnb_4bit_compute_dtype == torch.bfloat16
     assert qlora.load_kwargs(make_hp(quant_bits=8))["quantization_config"].load_in_8bit
+    zero3 = qlora.load_kwargs(make_hp(zero_stage=3))["quantization_config"]
+    assert zero3.bnb_4bit_quant_storage == torch.float32  # one dtype for ZeRO-3's flat shards

@@ -40,11 +40,18 @@ def quantization_config(hp: TrainHyperparameters) -> Any:
     from transformers import BitsAndBytesConfig
 
     if hp.quant_bits == 4:
+        extra: dict[str, Any] = {}
+        if hp.zero_stage == 3:
+            # ZeRO-3 shards every parameter as one flat buffer of one dtype: the packed 4-bit weights must
+            # be stored in the same dtype as the rest of the model (PEFT docs, "Use PEFT QLoRA and
+            # DeepSpeed with ZeRO3"), not bitsandbytes' default uint8.
+            extra["bnb_4bit_quant_storage"] = torch.bfloat16 if hp.precision == "pure_bf16" else torch.float32
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=hp.double_quant,
             bnb_4bit_compute_dtype=getattr(torch, _TORCH_DTYPES[hp.bnb_compute_dtype]),
+            **extra,
         )
     if hp.quant_bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
