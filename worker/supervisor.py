@@ -136,7 +136,8 @@ def _final_status(rc: int, stop_reason: str | None, sink: EventSink, run_dir: Pa
         )
     if rc == 0 and end_status == "succeeded":
         return JobStatus.SUCCEEDED, None
-    if rc == 0 and end_status in ("cancelled", "paused", "stopped"):
+    # Judged by the end event, not the exit code: torchrun exits 1 when its ranks stop on SIGTERM.
+    if end_status in ("cancelled", "paused", "stopped"):
         reason = (sink.end_event or {}).get("reason")
         return JobStatus.CANCELLED, reason
     error_file = run_dir / "error.json"

@@ -263,10 +263,12 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     if _cancelled_before_training(writer, flag):
         return EXIT_OK
 
-    trainer.train(resume_from_checkpoint=checkpoint)
+    output = trainer.train(resume_from_checkpoint=checkpoint)
     step = trainer.state.global_step
     end = {
         "step": step,
+        # The Trainer's own loop time: what benchmarks/overhead.py compares with a bare Trainer script.
+        "train_runtime": output.metrics.get("train_runtime"),
         "peak_memory_bytes": peak_memory_bytes(),
         "tokens_per_second": metrics.tokens_per_second(),
     }
