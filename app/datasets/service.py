@@ -84,7 +84,8 @@ class DatasetService:
     def list(self, owner_id: int) -> list[DatasetRead]:
         datasets = self.datasets.list(owner_id)
         for dataset in datasets:
-            self._settle_status(dataset)
+            if dataset.status == DatasetStatus.ANALYSING:  # one query only where a job may have ended
+                self._settle_status(dataset)
         return [to_read(d) for d in datasets]
 
     def get(self, owner_id: int, dataset_id: int) -> Dataset:

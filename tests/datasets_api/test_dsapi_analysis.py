@@ -16,6 +16,12 @@ from tests.spine.studio import Studio, wait_for_job
 MAX_LEN = 64
 
 
+def once(studio: Studio) -> None:
+    """Steps independent of the database and broker run in one studio only (the folder's time budget)."""
+    if studio.mode == "real":
+        pytest.skip("independent of the DB/broker: runs once, in the embedded studio")
+
+
 @pytest.fixture(scope="module")
 def analysed(client: TestClient, running_worker: Studio, tiny_model_id: str, tmp_path_factory) -> dict:
     path = write_dataset(tmp_path_factory.mktemp("analysis") / "counselling.jsonl")
@@ -75,8 +81,9 @@ def test_analysis_runs_as_a_job_and_fills_the_histogram(
 
 
 def test_loss_preview_stored_and_on_demand(
-    client: TestClient, analysed: dict, tiny_model_id: str, tiny_model_dir: Path, studio
-) -> None:  # noqa: E501
+    client: TestClient, analysed: dict, tiny_model_id: str, tiny_model_dir: Path, studio: Studio
+) -> None:
+    once(studio)
     from worker.datasets.token_stats import render_loss_preview
 
     dataset_id = analysed["dataset"]["id"]
@@ -100,8 +107,9 @@ def test_loss_preview_stored_and_on_demand(
 
 
 def test_failed_analysis_leaves_the_dataset_ready_with_the_error(
-    client: TestClient, analysed: dict, tiny_model_dir: Path, tmp_path: Path
+    client: TestClient, analysed: dict, tiny_model_dir: Path, tmp_path: Path, studio: Studio
 ) -> None:
+    once(studio)
     folder = tmp_path / "no-tokenizer"
     folder.mkdir()
     shutil.copy(tiny_model_dir / "config.json", folder / "config.json")
@@ -117,8 +125,9 @@ def test_failed_analysis_leaves_the_dataset_ready_with_the_error(
 
 @pytest.mark.slow
 def test_training_reads_exactly_the_version_it_named(
-    client: TestClient, analysed: dict, tiny_model_id: str
+    client: TestClient, analysed: dict, tiny_model_id: str, studio: Studio
 ) -> None:
+    once(studio)
     dataset_id = analysed["dataset"]["id"]
     drop = [r["id"] for r in _split(client, dataset_id, "train")[:5]]
     v2 = client.post(f"/api/v1/datasets/{dataset_id}/versions", json={"drop_row_ids": drop}).json()
