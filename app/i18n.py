@@ -8,6 +8,7 @@ breaks a page.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import lru_cache
 
 LANGUAGES = ("zh", "en")
 current_language: ContextVar[str] = ContextVar("current_language", default="zh")
@@ -91,11 +92,35 @@ ZH: dict[str, str] = {
     "latest": "最新",
 }
 
-TABLES = {"zh": ZH, "en": {}}
+def _domain_tables() -> dict[str, str]:
+    """Each capability keeps its Chinese strings beside its code (app/<domain>/i18n_zh.py, ZH_<DOMAIN>)."""
+    import importlib
+    import pkgutil
+
+    import app
+
+    merged: dict[str, str] = {}
+    for module in pkgutil.iter_modules(app.__path__):
+        if not module.ispkg:
+            continue
+        try:
+            table = importlib.import_module(f"app.{module.name}.i18n_zh")
+        except ModuleNotFoundError:
+            continue
+        for name, value in vars(table).items():
+            if name.startswith("ZH_") and isinstance(value, dict):
+                merged.update(value)
+    return merged
+
+
+@lru_cache
+def tables() -> dict[str, dict[str, str]]:
+    # Built on first use, not at import: the domain packages may import modules that import this one.
+    return {"zh": {**_domain_tables(), **ZH}, "en": {}}
 
 
 def translate(text: str, language: str | None = None) -> str:
-    return TABLES.get(language or current_language.get(), {}).get(text, text)
+    return tables().get(language or current_language.get(), {}).get(text, text)
 
 
 def pick_language(cookie: str | None, query: str | None, default: str) -> str:

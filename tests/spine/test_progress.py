@@ -45,3 +45,15 @@ def test_no_eta_before_a_step_or_when_finished() -> None:
     assert build_progress(done).percent == 100.0
     half = _job(started_at=utcnow(), step=5, total_steps=20)
     assert build_progress(half).percent == 25.0
+
+
+def test_every_domain_table_reaches_the_chinese_pages() -> None:
+    from app.i18n import tables, translate
+
+    zh = tables()["zh"]
+    assert translate("Datasets", "zh") == "数据集" and translate("Datasets", "en") == "Datasets"
+    # Strings kept beside their capability (app/<domain>/i18n_zh.py) are merged in.
+    from app.evaluations.i18n_zh import ZH_EVALUATIONS
+
+    assert all(zh[key] == value for key, value in ZH_EVALUATIONS.items() if key not in ("Datasets",))
+    assert translate("no such string", "zh") == "no such string"
