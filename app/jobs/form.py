@@ -31,22 +31,20 @@ BASIC_FIELDS = (
 )
 
 _LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_preset")
-# DeepSpeed fields go with the methods whose ZeRO runs were measured (STACK-NOTES: full fine-tuning ZeRO 1-3
-# and LoRA + ZeRO-2/3; freeze is a full fine-tune of fewer layers). QLoRA is refused under ZeRO
-# (app/jobs/method_rules.py), so the form does not offer it.
-_DISTRIBUTED = ("zero_stage", "offload_optimizer", "offload_params", "num_processes")
 
 # Method -> the fields only that method reads (worker/training/methods/*); a field in no list is common.
+# DeepSpeed (zero_stage, offload_*, num_processes) is common: every method trains under ZeRO-3 and QLoRA
+# under ZeRO-2/3 (measured, app/jobs/method_rules.py), so no method hides it.
 METHOD_FIELDS: dict[str, tuple[str, ...]] = {
-    "lora": (*_LORA, *_DISTRIBUTED),
+    "lora": _LORA,
     "qlora": (*_LORA, "quant_bits", "double_quant", "bnb_compute_dtype"),
     "ptuning": ("num_virtual_tokens", "encoder_reparameterization_type", "encoder_hidden_size"),
     "prefix": ("num_virtual_tokens",),
     "prompt": ("num_virtual_tokens",),
     "ia3": (),
     "adapter": ("adapter_bottleneck_size", "adapter_non_linearity"),
-    "freeze": ("freeze_trainable_layers", *_DISTRIBUTED),
-    "full": _DISTRIBUTED,
+    "freeze": ("freeze_trainable_layers",),
+    "full": (),
 }
 # Common fields a method cannot use: prefix tuning fails under gradient checkpointing (method_rules.py).
 METHOD_EXCLUDES: dict[str, tuple[str, ...]] = {"prefix": ("gradient_checkpointing",)}

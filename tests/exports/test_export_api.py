@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from app.db import session_scope
+from app.jobs.hyperparameters import METHODS
 from app.models import Checkpoint, Job, JobStatus, utcnow
 from tests.exports.helpers import submit_train
 from tests.spine.studio import Studio
@@ -63,10 +64,9 @@ def test_new_job_form_marks_fields_per_method(client: TestClient, tiny_model_id:
     assert _methods_of(page, "num_virtual_tokens") == {"ptuning", "prefix", "prompt"}
     assert _methods_of(page, "adapter_bottleneck_size") == {"adapter"}
     assert _methods_of(page, "freeze_trainable_layers") == {"freeze"}
-    assert {"full", "lora"} <= _methods_of(page, "zero_stage") and "qlora" not in _methods_of(
-        page, "zero_stage"
-    )
-    assert "full" in _methods_of(page, "num_processes") and "full" in _methods_of(page, "offload_optimizer")
+    for name in ("zero_stage", "offload_optimizer", "offload_params", "num_processes"):
+        assert _methods_of(page, name) is None, name  # DeepSpeed trains with every method
+    assert _methods_of(page, "gradient_checkpointing") == set(METHODS) - {"prefix"}
     assert _methods_of(page, "learning_rate") is None and _methods_of(page, "max_steps") is None
     # The two LoRA presets fill r and alpha; the target presets are a select beside the free text.
     fills = dict(re.findall(r'id="lora-preset-(\w+)"[^>]*data-fill=\'([^\']*)\'', page))
@@ -96,11 +96,12 @@ def test_a_refused_combination_shows_a_readable_error_next_to_the_form(
             "dataset_id": str(dataset_id),
             "base_model": tiny_model_id,
             "method": "full",
-            "num_processes": "2",
+            "offload_params": "on",
+            "zero_stage": "2",
         },
     )
     assert response.status_code == 200 and "alert-error" in response.text
-    assert "num_processes" in response.text and "zero_stage" in response.text
+    assert "offload_params" in response.text and "zero_stage 3" in response.text
     assert "Traceback" not in response.text
 
 

@@ -71,7 +71,8 @@ def test_fields_follow_the_method_and_presets_fill(
         assert not page.is_visible("#lora-preset-basic")
         page.select_option("#job-method", "qlora")
         assert page.is_visible("#hp-quant_bits") and page.is_visible("#hp-lora_alpha")
-        assert not page.is_visible("#hp-zero_stage") and page.is_disabled("#hp-zero_stage")
+        assert page.is_visible("#hp-zero_stage")  # QLoRA trains under ZeRO-2/3
+        assert not page.is_visible("#hp-num_virtual_tokens") and page.is_disabled("#hp-num_virtual_tokens")
         page.select_option("#job-method", "full")
         assert page.is_visible("#hp-zero_stage") and page.is_visible("#hp-num_processes")
         assert not page.is_visible("#hp-lora_r") and not page.is_visible("#hp-quant_bits")
@@ -84,15 +85,16 @@ def test_fields_follow_the_method_and_presets_fill(
         page.select_option("#lora-target-preset", "attention+mlp")
         assert page.input_value("#hp-lora_target_modules") == "attention+mlp"
 
-        # A refused combination: full fine-tuning on 2 processes without ZeRO.
+        # A refused combination: parameter offload without ZeRO-3.
         page.select_option("#job-model", tiny_model_id)
         page.select_option("#job-method", "full")
-        page.fill("#hp-num_processes", "2")
+        page.fill("#hp-zero_stage", "2")
+        page.check("#hp-offload_params")
         page.click("#job-submit")
         page.wait_for_selector("#form-result .alert-error", timeout=15_000)
         message = page.inner_text("#form-result")
-        assert "num_processes" in message and "zero_stage" in message
+        assert "offload_params" in message and "zero_stage 3" in message
         sent = posted[-1]
-        assert sent["method"] == ["full"] and sent["num_processes"] == ["2"]
+        assert sent["method"] == ["full"] and sent["offload_params"] == ["on"]
         assert "lora_r" not in sent and "quant_bits" not in sent and "num_virtual_tokens" not in sent
         browser.close()
