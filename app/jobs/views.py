@@ -48,9 +48,18 @@ def _form_context(session: SessionDep, owner_id: int, **extra: object) -> dict[s
 
 @router.get("/jobs/new", response_class=HTMLResponse)
 def new_job_page(
-    request: Request, session: SessionDep, owner_id: CurrentUserId, dataset_id: int | None = None
+    request: Request,
+    session: SessionDep,
+    owner_id: CurrentUserId,
+    dataset_id: int | None = None,
+    dataset_version: int | None = None,
+    model: str | None = None,
 ) -> HTMLResponse:
-    return render(request, "jobs/new.html", **_form_context(session, owner_id, selected_dataset=dataset_id))
+    """Links from a dataset version ("fine-tune this version") or an export ("train it again") fill it in."""
+    context = _form_context(
+        session, owner_id, selected_dataset=dataset_id, selected_version=dataset_version, selected_model=model
+    )
+    return render(request, "jobs/new.html", **context)
 
 
 @router.post("/ui/jobs", response_class=HTMLResponse)
