@@ -116,6 +116,7 @@ def test_impossible_exports_are_clear_errors(tmp_path, method_id, mode, message)
         export_model(tmp_path, {"path": "x"}, method_id, mode, "fp32", tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_cli_writes_events_and_error_json(tiny_llama, tmp_path):
     _, checkpoint = _trained(tiny_llama, "lora", tmp_path)
     config = {

@@ -14,6 +14,7 @@ from worker.training.methods import qlora
 pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
     [
