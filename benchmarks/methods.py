@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# Running a script puts its folder first on sys.path, and benchmarks/datasets.py would then pass for the
+# `datasets` package (transformers' is_datasets_available() finds it and the Trainer crashes): drop it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 METHODS = ("lora", "qlora", "ptuning", "prefix", "prompt", "ia3", "adapter", "freeze", "full")
 SETTINGS: dict[str, Any] = {
