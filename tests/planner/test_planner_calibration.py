@@ -12,6 +12,7 @@ activation offloading) are listed in the module docstring of benchmarks/planner_
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.planner import PlanRequest, plan
+from app.planner.core import CPU_MALLOC_ENV
 
 GIB = 2**30
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +78,8 @@ SMALL = {
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_cpu_profile_against_a_real_trainer_step(tmp_path: Path, method: str) -> None:
-    """Peak RSS of 3 real HF Trainer steps in a fresh process vs the planner's CPU profile (within 15 %)."""
+    """Peak RSS of 3 real HF Trainer steps in a fresh process vs the planner's CPU profile: within 15 % (the
+    benchmark's 10 % goal is for its 100M model; at 25M the fixed import baseline weighs more)."""
     pytest.importorskip("transformers")
     (tmp_path / "config.json").write_text(json.dumps(SMALL))
     cmd = [
@@ -89,7 +92,9 @@ def test_cpu_profile_against_a_real_trainer_step(tmp_path: Path, method: str) ->
         str(tmp_path),
         "eager",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+    # glibc returns freed tensors to the OS with a fixed mmap threshold: RSS = live memory (see core.py)
+    env = {**os.environ, **CPU_MALLOC_ENV}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600, check=False, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     measured = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
     req = PlanRequest(
