@@ -83,6 +83,8 @@ def test_new_job_form_marks_fields_per_method(client: TestClient, tiny_model_id:
     # The model named in the link ("fine-tune this export again") is preselected.
     assert re.search(rf'<option value="{tiny_model_id}" selected', page)
     assert "/static/js/method_fields.js" in page
+    version_page = client.get("/jobs/new?lang=en&dataset_version=3").text
+    assert re.search(r'id="job-dataset-version"[^>]*value="3"', version_page)
     script = client.get("/static/js/method_fields.js")
     assert script.status_code == 200 and "data-methods" in script.text and "disabled" in script.text
 
