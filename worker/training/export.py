@@ -47,6 +47,8 @@ class ExportConfig(BaseModel):
     dtype: Literal["fp32", "fp16", "bf16"] = "fp32"
     output_dir: str = Field(min_length=1)
     run_dir: str | None = None
+    # Every job's child config carries its job id (docs/CONTRACTS.md); the export itself does not need it.
+    job_id: int | None = None
 
 
 def _check_request(method: str, mode: str, checkpoint: Path) -> None:
