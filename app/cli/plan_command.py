@@ -56,6 +56,10 @@ def _print_human(result) -> None:  # noqa: ANN001 - PlanResult, imported lazily
     typer.echo(f"~{result.seconds_per_step:.2f} s/step, {result.tokens_per_second:,.0f} tokens/s")
     if result.estimated_seconds is not None:
         typer.echo(f"Estimated training time: {result.estimated_seconds / 3600:.2f} h")
+    if result.max_seq_len is not None:
+        typer.echo(
+            f"Longest sequence that fits: {result.max_seq_len}; largest micro-batch: {result.max_micro_batch}"
+        )
     for note in result.notes:
         typer.echo(f"note: {note}")
     for rec in result.recommendations:

@@ -148,7 +148,9 @@ def plan(
         notes=notes,
     )
     if with_recommendations and not on_cpu:
-        from .recommend import recommend
+        from .recommend import max_micro_batch_that_fits, max_seq_len_that_fits, recommend
 
         result.recommendations = recommend(req, shape=shape)
+        result.max_seq_len = max_seq_len_that_fits(req, shape=shape)
+        result.max_micro_batch = max_micro_batch_that_fits(req, shape=shape)
     return result

@@ -106,6 +106,10 @@ class PlanResult(BaseModel):
     seconds_per_step: float
     tokens_per_second: float
     recommendations: list[Recommendation] = Field(default_factory=list)
+    max_seq_len: int | None = Field(None, description="longest sequence that fits with this configuration")
+    max_micro_batch: int | None = Field(
+        None, description="largest micro-batch that fits with this configuration"
+    )
     deepspeed_config: dict[str, Any] | None
     training_arguments: dict[str, Any]
     notes: list[str] = Field(default_factory=list)

@@ -225,3 +225,13 @@ def test_training_time_scales_with_tokens_and_gpus() -> None:
     assert eight.estimated_seconds < one / 6
     full = plan(PlanRequest(**{**common, "method": "full"}, train_tokens=10**8), with_recommendations=False)
     assert full.estimated_seconds > one  # 6N vs ~4N FLOPs per token
+
+
+def test_plan_reports_the_limits_it_computes() -> None:
+    req = PlanRequest(
+        model="Qwen/Qwen2-0.5B", method="lora", gpu="T4", precision="fp16", flash_attention=True
+    )
+    result = plan(req)
+    assert result.max_seq_len == max_seq_len_that_fits(req)
+    assert result.max_micro_batch == max_micro_batch_that_fits(req)
+    assert result.max_micro_batch >= 1 and result.max_seq_len >= req.seq_len
