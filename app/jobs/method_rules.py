@@ -47,11 +47,13 @@ def check_method_combination(
         problems.append(
             ("offload_params", "parameter offload needs zero_stage 3: only ZeRO-3 partitions the parameters")
         )
+    # Not a crash but a silent no-op: DeepSpeed builds its (offloading) ZeRO optimizer only for stages 1-3
+    # (deepspeed/runtime/engine.py, _configure_optimizer), so at stage 0 the option would be ignored.
     if hp.offload_optimizer and stage in (None, 0):
         problems.append(
             (
                 "offload_optimizer",
-                "optimizer offload needs zero_stage 1, 2 or 3: without ZeRO the optimizer is not partitioned",
+                "optimizer offload needs zero_stage 1, 2 or 3: at stage 0 DeepSpeed would silently ignore it",
             )
         )
 
