@@ -31,12 +31,4 @@ def submit_train(
     return response.json()
 
 
-def export_engine_accepts_job_id() -> bool:
-    """worker/job_kinds.module_spec adds job_id and run_dir to an export job's config; the export child
-    must accept both, or every export job fails at its first line."""
-    from worker.training.export import ExportConfig
-
-    return "job_id" in ExportConfig.model_fields or ExportConfig.model_config.get("extra") != "forbid"
-
-
-__all__ = ["FAST", "export_engine_accepts_job_id", "submit_train", "wait_for_job"]
+__all__ = ["FAST", "submit_train", "wait_for_job"]

@@ -12,15 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.exports.helpers import FAST, export_engine_accepts_job_id, submit_train, wait_for_job
+from tests.exports.helpers import FAST, submit_train, wait_for_job
 from tests.spine.studio import Studio
 
 pytestmark = pytest.mark.slow
 
-KNOWN_ENGINE_BUG = (
-    "worker/training/export.py ExportConfig forbids the job_id that worker/job_kinds.module_spec adds to "
-    "every export job's config, so each export job fails at start (fix: a `job_id` field in ExportConfig)"
-)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -33,12 +29,6 @@ def trained(client: TestClient, running_worker: Studio, dataset_id: int, tiny_mo
 
 def check_export_succeeded(client: TestClient, export_id: int) -> dict:
     done = wait_for_job(client, export_id, {"succeeded", "failed"}, timeout=300)
-    if (
-        done["status"] == "failed"
-        and not export_engine_accepts_job_id()
-        and "job_id" in (done["error"] or "")
-    ):
-        pytest.xfail(KNOWN_ENGINE_BUG)  # only this exact, reported failure; any other one fails the test
     assert done["status"] == "succeeded", done["error"]
     return done
 
