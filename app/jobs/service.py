@@ -29,10 +29,10 @@ def validate_hyperparameters(method: str, values: dict[str, Any]) -> TrainHyperp
         hp = TrainHyperparameters(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "hyperparameters"
-        raise InvalidInput(
-            f"hyperparameters.{field}: {first['msg']}", field=f"hyperparameters.{field}"
-        ) from exc
+        # A rule across fields (a model validator) has no location: name the whole block.
+        field = ".".join(["hyperparameters", *(str(part) for part in first["loc"])])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"{field}: {message}", field=field) from exc
     from app.jobs.method_rules import check_method_combination
 
     problems = check_method_combination(method, hp)
