@@ -13,6 +13,18 @@ back to the OS and RSS equals the live memory the planner models. With glibc's d
 RSS also carries heap fragmentation that grows over the first steps; `--default-malloc` measures that too
 (2026-11-28, 2 cores: +5 % for full fine-tuning, +19-23 % for LoRA after 3 steps).
 
+Measured 2026-11-28 on the 2-core build machine (batch 2, eager attention, fp32, AdamW fused; LoRA r=8
+all-linear, dropout 0.05):
+
+    method seq  measured MB  planner MB  ratio
+    full    256        2389        2325  1.028
+    full    512        3208        3143  1.021
+    full   1024        5297        5232  1.013
+    lora    256        1791        1828  0.980
+    lora    512        2779        2933  0.948
+    lora   1024        5219        5597  0.932   worst 6.8 %
+    glibc default malloc instead: full 2875 / 3737 / 5888 MB, lora 2230 / 3607 / 6681 MB
+
     .venv/bin/python benchmarks/planner_cpu.py            # full table (a few minutes on 2 cores)
     .venv/bin/python benchmarks/planner_cpu.py --quick    # one sequence length
 """
