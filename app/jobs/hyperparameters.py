@@ -86,7 +86,9 @@ class TrainHyperparameters(BaseModel):
         description="Conversation format: auto uses the model's own chat template (a guessed fallback "
         "for base models without one); a name forces that fallback template.",
     )
-    optim: str = Field("adamw_torch", description=f"Optimizer: one of {', '.join(OPTIMIZERS)}.")
+    # Hugging Face's own default on torch >= 2.8 (TrainingArguments): one kernel for all parameters, no
+    # full-size temporaries; also what the planner assumes.
+    optim: str = Field("adamw_torch_fused", description=f"Optimizer: one of {', '.join(OPTIMIZERS)}.")
 
     # --- LoRA / QLoRA --------------------------------------------------------------------------------------
     lora_r: int = Field(8, ge=1, le=1024, description="LoRA rank r.")

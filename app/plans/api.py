@@ -45,19 +45,3 @@ def run_plan(session: Session, request: PlanRequest) -> PlanResult:
 def create_plan(request: PlanRequest, session: Session = Depends(get_session)) -> PlanResult:
     """Peak memory per GPU with its breakdown, host RAM, fit, time, recommendations, DeepSpeed config."""
     return run_plan(session, request)
-
-
-def predict_peak_bytes(
-    session: Session, base_model: str, hyperparameters: dict, *, device: str = "gpu", gpu: str = "A100-80GB"
-) -> int | None:
-    """The planner's peak for a job about to launch (FT Studio hyperparameters with `method`), stored
-    beside the measured `peak_memory_bytes` of its end event; None when it cannot be planned."""
-    from app.errors import StudioError
-    from app.planner import request_from_hyperparameters
-
-    try:
-        shape = resolve_shape(session, base_model)
-        req, _notes = request_from_hyperparameters(base_model, hyperparameters, gpu=gpu, device=device)
-        return plan(req, shape=shape, with_recommendations=False).per_gpu.peak_bytes
-    except (StudioError, ValueError):
-        return None

@@ -212,26 +212,3 @@ def test_the_real_ftstudio_cli_has_the_plan_command() -> None:
     result = CliRunner().invoke(ftstudio, ["plan", "--model", "Qwen/Qwen2-0.5B", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["num_params"] == 494_032_768
-
-
-def test_predict_peak_for_a_job(studio_client) -> None:
-    from app.db import session_scope
-    from app.plans.api import predict_peak_bytes
-
-    hp = {"method": "lora", "per_device_train_batch_size": 2, "max_seq_length": 512, "precision": "fp32"}
-    with session_scope() as session:
-        cpu = predict_peak_bytes(session, "HuggingFaceTB/SmolLM2-135M-Instruct", hp, device="cpu")
-        assert (
-            cpu
-            == plan(
-                PlanRequest(
-                    model="HuggingFaceTB/SmolLM2-135M-Instruct",
-                    method="lora",
-                    micro_batch=2,
-                    seq_len=512,
-                    precision="fp32",
-                    device="cpu",
-                )
-            ).per_gpu.peak_bytes
-        )
-        assert predict_peak_bytes(session, "nobody/nothing", hp) is None
