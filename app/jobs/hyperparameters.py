@@ -149,7 +149,7 @@ class TrainHyperparameters(BaseModel):
         "eval_loss",
         min_length=1,
         max_length=100,
-        description="Metric that ranks checkpoints (lower is better).",
+        description="Ranks checkpoints: eval_loss, loss, repetition: lower is better; bleu4: higher.",
     )
 
     @field_validator("optim")
