@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Running a script puts its folder first on sys.path, where benchmarks/datasets.py would pass for the
+# `datasets` library that transformers imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "mmcu-layout-sample"
 
