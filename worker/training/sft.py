@@ -250,7 +250,10 @@ def run(config: RunConfig, flag: StopFlag) -> int:
             callbacks.append(quick)
 
     arguments = core_training_arguments(hp, run_dir, has_eval=eval_rows is not None)
-    arguments.update(method.training_arguments(hp, run_dir))  # the method's choice wins (optim, deepspeed...)
+    try:  # the method's choice wins (optim, deepspeed...); its refusals are the user's to fix
+        arguments.update(method.training_arguments(hp, run_dir))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     trainer = Trainer(
         model=model,
         args=TrainingArguments(**arguments),
