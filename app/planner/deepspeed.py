@@ -31,6 +31,12 @@ def deepspeed_config(req: PlanRequest) -> dict[str, Any]:
     stage = req.zero
     if stage is None:
         raise ValueError("zero: no DeepSpeed stage chosen")
+    return deepspeed_json(stage, offload_optimizer=req.offload_optimizer, offload_params=req.offload_params)
+
+
+def deepspeed_json(stage: int, *, offload_optimizer: bool, offload_params: bool) -> dict[str, Any]:
+    """The one DeepSpeed config of FT Studio (the course's layout), used by the planner and by the training
+    child (worker/training/deepspeed_config.py), so what was planned is what runs."""
     zero: dict[str, Any] = {
         "stage": stage,
         "overlap_comm": True,
@@ -38,10 +44,10 @@ def deepspeed_config(req: PlanRequest) -> dict[str, Any]:
         "sub_group_size": _STAGE3_LIMIT,
         "reduce_bucket_size": "auto",
     }
-    if req.offload_optimizer:
+    if offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if stage == 3:
-        if req.offload_params:
+        if offload_params:
             zero["offload_param"] = {"device": "cpu", "pin_memory": True}
         zero.update(
             {

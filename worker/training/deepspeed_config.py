@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.planner.deepspeed import deepspeed_json
+
 
 class _ZeroChoice(Protocol):
     """The few TrainHyperparameters fields this module reads (keeps it testable with the real model)."""
@@ -21,11 +23,6 @@ class _ZeroChoice(Protocol):
     zero_stage: int | None
     offload_optimizer: bool
     offload_params: bool
-
-
-# Values of the course's stage-3 config (same as the Hugging Face DeepSpeed integration docs): 1e9 means
-# "no practical limit" for live parameters / reuse distance, i.e. ZeRO-3 prefetches as much as it can.
-_STAGE3_LIMIT = 1_000_000_000
 
 
 def deepspeed_config(hp: _ZeroChoice) -> dict[str, Any]:
@@ -42,50 +39,10 @@ def deepspeed_config(hp: _ZeroChoice) -> dict[str, Any]:
     if hp.offload_optimizer and stage == 0:
         raise ValueError("offload_optimizer needs zero_stage 1, 2 or 3: stage 0 has no partitioned optimizer")
 
-    zero: dict[str, Any] = {
-        "stage": stage,
-        "overlap_comm": True,
-        "contiguous_gradients": True,
-        "sub_group_size": _STAGE3_LIMIT,
-        "reduce_bucket_size": "auto",
-    }
-    if hp.offload_optimizer:
-        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
-    if stage == 3:
-        if hp.offload_params:
-            zero["offload_param"] = {"device": "cpu", "pin_memory": True}
-        zero.update(
-            {
-                "stage3_prefetch_bucket_size": "auto",
-                "stage3_param_persistence_threshold": "auto",
-                "stage3_max_live_parameters": _STAGE3_LIMIT,
-                "stage3_max_reuse_distance": _STAGE3_LIMIT,
-                # Without this, save_model under ZeRO-3 writes empty shards: the full weights only exist
-                # gathered across ranks.
-                "stage3_gather_16bit_weights_on_model_save": True,
-            }
-        )
-
-    return {
-        # "auto" lets the HF integration copy --fp16 / --bf16 from TrainingArguments, so the precision the
-        # user picked is the only source of truth.
-        "fp16": {
-            "enabled": "auto",
-            "loss_scale": 0,
-            "loss_scale_window": 1000,
-            "initial_scale_power": 16,
-            "hysteresis": 2,
-            "min_loss_scale": 1,
-        },
-        "bf16": {"enabled": "auto"},
-        "zero_optimization": zero,
-        "gradient_accumulation_steps": "auto",
-        "gradient_clipping": "auto",
-        "steps_per_print": 2000,
-        "train_batch_size": "auto",
-        "train_micro_batch_size_per_gpu": "auto",
-        "wall_clock_breakdown": False,
-    }
+    # One generator for the planner and the child: a job launched from a recommendation runs exactly the
+    # configuration that was planned. (The stage-3 gather-on-save key matters: without it save_model under
+    # ZeRO-3 writes empty shards; "auto" precision blocks let TrainingArguments stay the only source.)
+    return deepspeed_json(stage, offload_optimizer=hp.offload_optimizer, offload_params=hp.offload_params)
 
 
 def write_deepspeed_config(hp: _ZeroChoice, run_dir: Path) -> Path:
