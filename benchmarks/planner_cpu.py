@@ -3,7 +3,7 @@
 Trains a ~100M-parameter random-init Llama-architecture model (hidden 768, 12 layers, GQA 12/4 heads,
 SwiGLU 2048, vocabulary 32000, tied embeddings) with the real ``transformers.Trainer`` on this CPU, full
 fine-tuning and LoRA, at three sequence lengths. Each case runs in a fresh subprocess so its peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) belongs to that case alone. The parent asks the planner
+(``VmHWM``, worker/peak_rss.py) belongs to that case alone. The parent asks the planner
 for the same configuration with ``device="cpu"`` and prints measured / predicted.
 
 Goal (issue): every ratio within 10 %.
@@ -72,15 +72,15 @@ STEPS = 3  # step 1 allocates the optimizer state; steps 2-3 are the steady stat
 
 def _child(method: str, seq_len: int, micro_batch: int, config_dir: str, attn: str) -> None:
     """Run STEPS real Trainer steps and print peak RSS as JSON (runs in a fresh process)."""
-    import resource
-
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from worker.peak_rss import peak_rss_bytes
 
     if method == "lora":
         from peft import LoraConfig, get_peft_model
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = peak_rss_bytes()
     torch.manual_seed(0)
     config = AutoConfig.from_pretrained(config_dir)
     config._attn_implementation = attn
@@ -114,7 +114,7 @@ def _child(method: str, seq_len: int, micro_batch: int, config_dir: str, attn: s
             disable_tqdm=True,
         )
         Trainer(model=model, args=args, train_dataset=rows).train()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # ru_maxrss is KiB on Linux
+    peak = peak_rss_bytes()  # VmHWM: ru_maxrss would carry the parent's size over fork + exec
     print(json.dumps({"peak_rss_bytes": peak, "import_rss_bytes": baseline}))
 
 

@@ -6,14 +6,13 @@ down to what the contract needs.
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from typing import Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from worker.peak_rss import peak_rss_bytes
 from worker.training.collate import Collator
 from worker.training.events import EventWriter
 from worker.training.stop import StopFlag
@@ -25,9 +24,7 @@ def peak_memory_bytes() -> int:
     """Peak accelerator memory when training on CUDA, else the process' peak resident set size."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return int(torch.cuda.max_memory_allocated())
-    # ru_maxrss is in kilobytes on Linux and in bytes on macOS (getrusage(2) man pages).
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
+    return peak_rss_bytes()
 
 
 class GracefulStop(TrainerCallback):
