@@ -8,7 +8,10 @@ from typing import Any
 
 from celery import Celery
 
+from app.broker_fs import register as register_embedded_broker
 from app.settings import Settings, get_settings
+
+register_embedded_broker()
 
 RUN_JOB_TASK = "ftstudio.run_job"
 

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
 
     @property
     def broker_url(self) -> str:
-        return self.redis_url or "filesystem://"
+        # ftstudio-fs: kombu's filesystem transport with atomic message writes (app/broker_fs.py).
+        return self.redis_url or "ftstudio-fs://"
 
     @property
     def embedded_broker(self) -> bool:
