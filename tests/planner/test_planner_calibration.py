@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.planner import PlanRequest, plan
+from app.planner.constants import CPU_IMPORT_BASELINE_BYTES
 from app.planner.core import CPU_MALLOC_ENV
 
 GIB = 2**30
@@ -96,7 +97,8 @@ def test_cpu_profile_against_a_real_trainer_step(tmp_path: Path, method: str) ->
     env = {**os.environ, **CPU_MALLOC_ENV}
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600, check=False, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    measured = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = result["peak_rss_bytes"]
     req = PlanRequest(
         model=str(tmp_path / "config.json"),
         method=method,
@@ -107,5 +109,7 @@ def test_cpu_profile_against_a_real_trainer_step(tmp_path: Path, method: str) ->
         lora_targets="all-linear",
         device="cpu",
     )
-    predicted = plan(req).per_gpu.peak_bytes
+    # What importing the libraries costs depends on the install (457 MB in one venv, 530 MB in a fresh clone's
+    # venv with the same versions, measured): compare the training terms on top of this process' own baseline.
+    predicted = plan(req).per_gpu.peak_bytes - CPU_IMPORT_BASELINE_BYTES + result["import_rss_bytes"]
     assert measured == pytest.approx(predicted, rel=0.15), f"measured {measured / 1e6:.0f} MB"
