@@ -10,18 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import StudioError
-from app.models import LOCAL_USER_ID, Role
+from app.models import Role
 
 
 @dataclass(frozen=True)
 class Principal:
     user_id: int
     role: str = Role.ADMIN
+    name: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -37,9 +38,17 @@ class Forbidden(StudioError):
     status_code = 403
 
 
-def current_principal() -> Principal:
-    # Until sign-in arrives (users/roles issue) every request is the seeded local admin.
-    return Principal(user_id=LOCAL_USER_ID, role=Role.ADMIN)
+class NotSignedIn(StudioError):
+    status_code = 401
+
+
+def current_principal(request: Request) -> Principal:
+    """The signed-in user, resolved once per request by app/users/security.AuthMiddleware (a Bearer token
+    or the session cookie); a request without one never reaches a route that needs it."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise NotSignedIn("Sign in first.")
+    return principal
 
 
 def current_user_id(principal: Principal = Depends(current_principal)) -> int:

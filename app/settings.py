@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     # The single local user until accounts arrive; every row still records its owner.
     default_owner: str = "local"
     default_language: str = "zh"
+    # Accounts and web security (app/users/). The session cookie is signed with secret_key; empty means a
+    # random key kept in <data_dir>/secret_key (0600), shared by every web process of that data dir.
+    secret_key: str | None = None
+    # Secure cookies need HTTPS; None: secure unless the studio is bound to a loopback address.
+    cookie_secure: bool | None = None
+    # Host headers the web server answers (DNS-rebinding defence); empty: the bind host plus loopback names.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Sets the local admin's password at start (required before binding to a non-loopback address).
+    admin_password: str | None = Field(default=None, repr=False)
+    session_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)  # per user name + client address, in the window
+    login_window_seconds: int = Field(default=900, gt=0)
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -33,6 +33,8 @@ def _optional_routers() -> list:
         "app.evaluations.views",
         "app.exports.api",
         "app.exports.views",
+        "app.users.api",
+        "app.users.views",
     ):
         try:
             module = __import__(module_name, fromlist=["router"])
@@ -106,4 +108,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(REPO_ROOT / "static")), name="static")
+    from app.users.security import install as install_security  # sign-in, CSRF, Host, headers
+
+    install_security(app, settings)
     return app

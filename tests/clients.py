@@ -1,5 +1,6 @@
 """How tests reach a studio as a signed-in user. Every test that talks HTTP goes through these, so the
-way of signing in (tokens, session cookies) is decided in one place."""
+way of signing in is decided in one place: a real API token (app/users/tokens.py) for the user, made in
+the studio's own database, sent as ``Authorization: Bearer``."""
 
 from __future__ import annotations
 
@@ -8,19 +9,66 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+# TestClient's default host "testserver" is not one the studio answers (Host check); a loopback name is.
+BASE_URL = "http://localhost"
+_tokens: dict[tuple[str, str], str] = {}
 
-def auth_headers(data_dir: Path | None = None, *, user: str | None = None) -> dict[str, str]:
+
+def _database_url(data_dir: Path | None) -> str:
+    from app.settings import get_settings
+
+    settings = get_settings()
+    if data_dir is not None and not settings.database_url:
+        return f"sqlite:///{Path(data_dir).resolve() / 'ftstudio.db'}"
+    if data_dir is not None and Path(data_dir).resolve() != settings.resolved_data_dir:
+        db = Path(data_dir).resolve() / "ftstudio.db"
+        if db.exists():  # an embedded studio started beside a real-mode test session
+            return f"sqlite:///{db}"
+    return settings.sqlalchemy_url
+
+
+def token_for(user: str | None = None, data_dir: Path | None = None, *, admin: bool = False) -> str:
+    """A live API token of ``user`` (created as a member, or an admin with ``admin=True``, if missing;
+    default: the local admin) in the database of the studio at ``data_dir``."""
+    from sqlalchemy.orm import Session
+
+    from app.db import engine_for
+    from app.users.service import UserService
+    from app.users.tokens import find_token, issue_token
+
+    url = _database_url(data_dir)
+    key = (url, user or "")
+    with Session(engine_for(url)) as session:
+        if key in _tokens and find_token(session, _tokens[key]) is not None:
+            return _tokens[key]
+        service = UserService(session)
+        if user is None:
+            account = service.local_admin()
+        else:
+            account = service.by_name(user) or service.create(user, admin=admin)
+        _, secret = issue_token(session, account, name="tests")
+        session.commit()
+    _tokens[key] = secret
+    return secret
+
+
+def auth_headers(
+    data_dir: Path | None = None, *, user: str | None = None, admin: bool = False
+) -> dict[str, str]:
     """Headers that sign a request in as ``user`` (default: the local admin) of the studio whose data
     directory is ``data_dir`` (default: the current settings')."""
-    return {}
+    return {"Authorization": f"Bearer {token_for(user, data_dir, admin=admin)}"}
 
 
-def studio_client(app: Any | None = None, *, user: str | None = None, **kwargs: Any) -> TestClient:
+def studio_client(
+    app: Any | None = None, *, user: str | None = None, admin: bool = False, **kwargs: Any
+) -> TestClient:
     """An in-process TestClient signed in as ``user`` (default: the local admin)."""
     if app is None:
         from app.web import create_app
 
         app = create_app()
+    kwargs.setdefault("base_url", BASE_URL)
     client = TestClient(app, **kwargs)
-    client.headers.update(auth_headers(user=user))
+    client.headers.update(auth_headers(user=user, admin=admin))
     return client

@@ -4,7 +4,7 @@ from fastapi import APIRouter, status
 
 from app.catalog.schemas import ModelRead, ModelRegister
 from app.catalog.service import CatalogService
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -20,5 +20,5 @@ def get_model(model_id: str, session: SessionDep) -> ModelRead:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelRead)
-def register_model(request: ModelRegister, session: SessionDep, owner_id: CurrentUserId) -> ModelRead:
-    return ModelRead.model_validate(CatalogService(session).register(owner_id, request))
+def register_model(request: ModelRegister, session: SessionDep, user: CurrentUser) -> ModelRead:
+    return ModelRead.model_validate(CatalogService(session).register(user.user_id, request))

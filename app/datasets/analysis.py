@@ -53,7 +53,7 @@ class AnalysisService:
         }
         dataset.status = DatasetStatus.ANALYSING
         return JobService(self.session).create_job(
-            owner_id,
+            dataset.owner_id,  # an admin analysing a member's dataset: the job is the member's
             kind=JobKind.DATASET_ANALYSIS,
             config=config,
             name=f"analyse {dataset.name} v{version.version} with {model.id}",

@@ -22,7 +22,7 @@ from app.datasets.schemas import (
 from app.datasets.service import DatasetService, analysis_summary, to_read
 from app.datasets.token_preview import token_preview
 from app.datasets.versions import VersionService
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.errors import InvalidInput
 from app.jobs.progress import build_job_read
 from app.jobs.schemas import JobRead
@@ -58,7 +58,7 @@ def parse_upload_options(**fields: object) -> UploadOptions:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetRead)
 def upload_dataset(
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     file: UploadFile,
     name: Annotated[str | None, Form()] = None,
     format: Annotated[str | None, Form()] = None,
@@ -83,56 +83,56 @@ def upload_dataset(
         val_set_rate=val_set_rate,
         seed=seed,
     )
-    dataset = DatasetService(session).upload(owner_id, file.file, file.filename or "", options)
+    dataset = DatasetService(session).upload(user.user_id, file.file, file.filename or "", options)
     return to_read(dataset)
 
 
 @router.get("", response_model=list[DatasetRead])
-def list_datasets(session: SessionDep, owner_id: CurrentUserId) -> list[DatasetRead]:
-    return DatasetService(session).list(owner_id)
+def list_datasets(session: SessionDep, user: CurrentUser) -> list[DatasetRead]:
+    return DatasetService(session).list(user.scope_owner_id)
 
 
 @router.get("/{dataset_id}", response_model=DatasetRead)
-def get_dataset(dataset_id: int, session: SessionDep, owner_id: CurrentUserId) -> DatasetRead:
-    return DatasetService(session).read(owner_id, dataset_id)
+def get_dataset(dataset_id: int, session: SessionDep, user: CurrentUser) -> DatasetRead:
+    return DatasetService(session).read(user.scope_owner_id, dataset_id)
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: int, session: SessionDep, owner_id: CurrentUserId) -> None:
-    DatasetService(session).delete(owner_id, dataset_id)
+def delete_dataset(dataset_id: int, session: SessionDep, user: CurrentUser) -> None:
+    DatasetService(session).delete(user.scope_owner_id, dataset_id)
 
 
 @router.post("/{dataset_id}/archive", response_model=DatasetRead)
-def archive_dataset(dataset_id: int, session: SessionDep, owner_id: CurrentUserId) -> DatasetRead:
-    return to_read(DatasetService(session).set_archived(owner_id, dataset_id, True))
+def archive_dataset(dataset_id: int, session: SessionDep, user: CurrentUser) -> DatasetRead:
+    return to_read(DatasetService(session).set_archived(user.scope_owner_id, dataset_id, True))
 
 
 @router.post("/{dataset_id}/unarchive", response_model=DatasetRead)
-def unarchive_dataset(dataset_id: int, session: SessionDep, owner_id: CurrentUserId) -> DatasetRead:
-    return to_read(DatasetService(session).set_archived(owner_id, dataset_id, False))
+def unarchive_dataset(dataset_id: int, session: SessionDep, user: CurrentUser) -> DatasetRead:
+    return to_read(DatasetService(session).set_archived(user.scope_owner_id, dataset_id, False))
 
 
 @router.get("/{dataset_id}/versions", response_model=list[DatasetVersionRead])
-def list_versions(dataset_id: int, session: SessionDep, owner_id: CurrentUserId) -> list[DatasetVersionRead]:
-    dataset = DatasetService(session).get(owner_id, dataset_id)
+def list_versions(dataset_id: int, session: SessionDep, user: CurrentUser) -> list[DatasetVersionRead]:
+    dataset = DatasetService(session).get(user.scope_owner_id, dataset_id)
     return [DatasetVersionRead.model_validate(v) for v in dataset.versions]
 
 
 @router.post("/{dataset_id}/versions", status_code=status.HTTP_201_CREATED, response_model=DatasetVersionRead)
 def create_version(
-    dataset_id: int, request: NewVersionRequest, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: NewVersionRequest, session: SessionDep, user: CurrentUser
 ) -> DatasetVersionRead:
     return DatasetVersionRead.model_validate(
-        VersionService(session).create_version(owner_id, dataset_id, request)
+        VersionService(session).create_version(user.scope_owner_id, dataset_id, request)
     )
 
 
 @router.get("/{dataset_id}/versions/{version}", response_model=DatasetVersionDetail)
 def get_version(
-    dataset_id: int, version: int, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, version: int, session: SessionDep, user: CurrentUser
 ) -> DatasetVersionDetail:
     return DatasetVersionDetail.model_validate(
-        DatasetService(session).get_version(owner_id, dataset_id, version)
+        DatasetService(session).get_version(user.scope_owner_id, dataset_id, version)
     )
 
 
@@ -140,7 +140,7 @@ def get_version(
 def list_rows(
     dataset_id: int,
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     version: Annotated[int | None, Query(ge=1)] = None,
     split: str = "train",
     q: str | None = None,
@@ -148,15 +148,15 @@ def list_rows(
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> RowsPage:
     return ReviewService(session).rows_page(
-        owner_id, dataset_id, version=version, split=split, q=q, page=page, page_size=page_size
+        user.scope_owner_id, dataset_id, version=version, split=split, q=q, page=page, page_size=page_size
     )
 
 
 @router.post("/{dataset_id}/flags")
 def flag_rows(
-    dataset_id: int, request: FlagRequest, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: FlagRequest, session: SessionDep, user: CurrentUser
 ) -> dict[str, Any]:
-    return {"flagged": ReviewService(session).set_flags(owner_id, dataset_id, request)}
+    return {"flagged": ReviewService(session).set_flags(user.scope_owner_id, dataset_id, request)}
 
 
 @router.get("/{dataset_id}/rows/{row_id}/tokens", response_model=TokenPreview)
@@ -165,30 +165,31 @@ def row_tokens(
     row_id: str,
     model: str,
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     version: Annotated[int | None, Query(ge=1)] = None,
     max_seq_length: Annotated[int | None, Query(ge=2)] = None,
 ) -> TokenPreview:
     return token_preview(
-        session, owner_id, dataset_id, row_id, model_id=model, version=version, max_seq_length=max_seq_length
+        session, user.scope_owner_id, dataset_id, row_id,
+        model_id=model, version=version, max_seq_length=max_seq_length,
     )
 
 
 @router.post("/{dataset_id}/analyse", status_code=status.HTTP_202_ACCEPTED, response_model=JobRead)
 def analyse_dataset(
-    dataset_id: int, request: AnalyseRequest, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: AnalyseRequest, session: SessionDep, user: CurrentUser
 ) -> JobRead:
-    return build_job_read(AnalysisService(session).start(owner_id, dataset_id, request))
+    return build_job_read(AnalysisService(session).start(user.scope_owner_id, dataset_id, request))
 
 
 @router.get("/{dataset_id}/analysis")
 def get_analysis(
     dataset_id: int,
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     service = DatasetService(session)
-    found = service.get_version(owner_id, dataset_id, version)
+    found = service.get_version(user.scope_owner_id, dataset_id, version)
     summary = analysis_summary(found, service.datasets.latest_analysis_job(found.id))
     return {"version": found.version, "analysis": summary}

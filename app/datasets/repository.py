@@ -4,16 +4,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Dataset, DatasetVersion, Job, JobKind
+from app.models.base import owned_by
 
 
 class DatasetRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def list(self, owner_id: int, *, include_archived: bool = True) -> list[Dataset]:
+    def list(self, owner_id: int | None, *, include_archived: bool = True) -> list[Dataset]:
         query = (
             select(Dataset)
-            .where(Dataset.owner_id == owner_id)
+            .where(owned_by(Dataset, owner_id))
             .options(selectinload(Dataset.versions))
             .order_by(Dataset.id.desc())
         )
@@ -21,19 +22,21 @@ class DatasetRepository:
             query = query.where(Dataset.archived.is_(False))
         return list(self.session.scalars(query))
 
-    def get(self, owner_id: int, dataset_id: int) -> Dataset | None:
+    def get(self, owner_id: int | None, dataset_id: int) -> Dataset | None:
         query = (
             select(Dataset)
-            .where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
+            .where(Dataset.id == dataset_id, owned_by(Dataset, owner_id))
             .options(selectinload(Dataset.versions))
         )
         return self.session.scalars(query).first()
 
-    def find_by_name(self, owner_id: int, name: str) -> Dataset | None:
-        query = select(Dataset).where(Dataset.owner_id == owner_id, Dataset.name == name)
+    def find_by_name(self, owner_id: int | None, name: str) -> Dataset | None:
+        query = select(Dataset).where(owned_by(Dataset, owner_id), Dataset.name == name)
         return self.session.scalars(query).first()
 
-    def resolve_version(self, owner_id: int, dataset_id: int, version: int | None) -> DatasetVersion | None:
+    def resolve_version(
+        self, owner_id: int | None, dataset_id: int, version: int | None
+    ) -> DatasetVersion | None:
         dataset = self.get(owner_id, dataset_id)
         if dataset is None or not dataset.versions:
             return None

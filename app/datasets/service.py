@@ -25,6 +25,7 @@ from app.datasets.storage import remove_version_folder, write_version_files
 from app.errors import Conflict, InvalidInput, NotFound, TooLarge
 from app.models import Dataset, DatasetStatus, DatasetVersion, Job, JobStatus
 from app.settings import get_settings
+from app.users.quotas import check_storage_quota
 
 CHUNK = 1024 * 1024
 MAX_PROBLEMS_SHOWN = 200
@@ -136,6 +137,7 @@ class DatasetService:
         return self._create_from_file(owner_id, path, path.name, options)
 
     def _create_from_file(self, owner_id: int, path: Path, filename: str, options: UploadOptions) -> Dataset:
+        check_storage_quota(self.session, owner_id, path.stat().st_size)
         ingest_options = IngestOptions(
             max_bytes=self.settings.max_upload_bytes,
             format=options.format,

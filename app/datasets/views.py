@@ -14,7 +14,7 @@ from app.datasets.analysis import AnalysisService
 from app.datasets.api import parse_upload_options
 from app.datasets.schemas import AnalyseRequest
 from app.datasets.service import DatasetService, to_read
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.errors import InvalidInput, StudioError
 from app.views_common import render
 
@@ -57,19 +57,20 @@ def dataset_context(session: SessionDep, owner_id: int, dataset_id: int) -> dict
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
-    return render(request, "datasets/index.html", datasets=DatasetService(session).list(owner_id))
+def datasets_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    return render(request, "datasets/index.html", datasets=DatasetService(session).list(user.scope_owner_id))
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(
-    dataset_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    return render(request, "datasets/detail.html", **dataset_context(session, owner_id, dataset_id))
+    context = dataset_context(session, user.scope_owner_id, dataset_id)
+    return render(request, "datasets/detail.html", **context)
 
 
 @router.post("/ui/datasets/upload", response_class=HTMLResponse)
-async def upload_from_page(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
+async def upload_from_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     form = await request.form()
     file = form.get("file")
     service = DatasetService(session)
@@ -78,7 +79,7 @@ async def upload_from_page(request: Request, session: SessionDep, owner_id: Curr
             raise StudioError("Please choose a file.", field="file")
         mapping = {k: str(form.get(f"map_{k}")).strip() for k in MAPPING_FIELDS if form.get(f"map_{k}")}
         options = parse_upload_options(mapping=mapping or None, **{k: form.get(k) for k in UPLOAD_FIELDS})
-        dataset = to_read(service.upload(owner_id, file.file, file.filename, options))
+        dataset = to_read(service.upload(user.user_id, file.file, file.filename, options))
     except StudioError as exc:
         return render(
             request,
@@ -86,21 +87,23 @@ async def upload_from_page(request: Request, session: SessionDep, owner_id: Curr
             error=exc.message,
             field=exc.field,
             problems=getattr(exc, "problems", []),
-            datasets=service.list(owner_id),
+            datasets=service.list(user.scope_owner_id),
         )
-    return render(request, "datasets/_upload_result.html", dataset=dataset, datasets=service.list(owner_id))
+    datasets = service.list(user.scope_owner_id)
+    return render(request, "datasets/_upload_result.html", dataset=dataset, datasets=datasets)
 
 
 @router.get("/ui/datasets/{dataset_id}/analysis", response_class=HTMLResponse)
 def analysis_fragment(
-    dataset_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    return render(request, "datasets/_analysis.html", **dataset_context(session, owner_id, dataset_id))
+    context = dataset_context(session, user.scope_owner_id, dataset_id)
+    return render(request, "datasets/_analysis.html", **context)
 
 
 @router.post("/ui/datasets/{dataset_id}/analyse", response_class=HTMLResponse)
 async def analyse_from_page(
-    dataset_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     form = await request.form()
     error = None
@@ -110,11 +113,11 @@ async def analyse_from_page(
             analyse = AnalyseRequest(**values)
         except ValueError as exc:
             raise InvalidInput(f"Check the analysis settings: {exc}", field="max_seq_length") from exc
-        AnalysisService(session).start(owner_id, dataset_id, analyse)
+        AnalysisService(session).start(user.scope_owner_id, dataset_id, analyse)
     except StudioError as exc:
         session.rollback()
         error = exc.message
-    context = dataset_context(session, owner_id, dataset_id)
+    context = dataset_context(session, user.scope_owner_id, dataset_id)
     return render(request, "datasets/_analysis.html", error=error, **context)
 
 

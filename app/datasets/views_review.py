@@ -12,7 +12,7 @@ from app.datasets.schemas import FlagRequest, NewVersionRequest
 from app.datasets.service import DatasetService
 from app.datasets.token_preview import token_preview
 from app.datasets.versions import VersionService
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.errors import InvalidInput, StudioError
 from app.views_common import is_htmx, render, render_error
 
@@ -49,7 +49,7 @@ def rows_fragment(
     dataset_id: int,
     request: Request,
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     version: str | None = None,
     split: str = "train",
     q: str | None = None,
@@ -59,7 +59,7 @@ def rows_fragment(
 ) -> HTMLResponse:
     try:
         rows = ReviewService(session).rows_page(
-            owner_id, dataset_id, version=_int(version), split=split, q=q,
+            user.scope_owner_id, dataset_id, version=_int(version), split=split, q=q,
             page=_int(page) or 1, page_size=_int(page_size) or 20,
         )  # fmt: skip
     except StudioError as exc:
@@ -73,14 +73,16 @@ def tokens_fragment(
     row_id: str,
     request: Request,
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     model: str = "",
     version: str | None = None,
 ) -> HTMLResponse:
     try:
         if not model:
             raise InvalidInput("Choose a base model to see its tokens.", field="model")
-        preview = token_preview(session, owner_id, dataset_id, row_id, model_id=model, version=_int(version))
+        preview = token_preview(
+            session, user.scope_owner_id, dataset_id, row_id, model_id=model, version=_int(version)
+        )
     except StudioError as exc:
         return render_error(request, exc.message, exc.status_code)
     return render(request, "datasets/_tokens.html", preview=preview)
@@ -88,7 +90,7 @@ def tokens_fragment(
 
 @router.post("/ui/datasets/{dataset_id}/versions", response_model=None)
 async def new_version_from_page(
-    dataset_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     """One form for every review action: drop the ticked rows, the report's duplicates, over-long or
     flagged rows, and/or re-split. Each makes a new version; the page then shows it."""
@@ -100,7 +102,7 @@ async def new_version_from_page(
             if not ids:
                 raise InvalidInput("Tick the rows to flag first.", field="row_id")
             flag = FlagRequest(version=_int(form.get("version")), row_ids=ids)
-            ReviewService(session).set_flags(owner_id, dataset_id, flag)
+            ReviewService(session).set_flags(user.scope_owner_id, dataset_id, flag)
             return _redirect(request, f"/datasets/{dataset_id}#preview")
         try:
             new = NewVersionRequest(
@@ -113,7 +115,7 @@ async def new_version_from_page(
             )
         except ValidationError as exc:
             raise InvalidInput(f"Check the form: {exc.errors()[0]['msg']}", field="drop_row_ids") from exc
-        VersionService(session).create_version(owner_id, dataset_id, new)
+        VersionService(session).create_version(user.scope_owner_id, dataset_id, new)
     except StudioError as exc:
         session.rollback()
         return render_error(request, exc.message, exc.status_code)
@@ -122,19 +124,19 @@ async def new_version_from_page(
 
 @router.post("/ui/datasets/{dataset_id}/archive", response_model=None)
 async def archive_from_page(
-    dataset_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     form = await request.form()
-    DatasetService(session).set_archived(owner_id, dataset_id, form.get("archived") != "0")
+    DatasetService(session).set_archived(user.scope_owner_id, dataset_id, form.get("archived") != "0")
     return _redirect(request, f"/datasets/{dataset_id}")
 
 
 @router.post("/ui/datasets/{dataset_id}/delete", response_model=None)
 def delete_from_page(
-    dataset_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     try:
-        DatasetService(session).delete(owner_id, dataset_id)
+        DatasetService(session).delete(user.scope_owner_id, dataset_id)
     except StudioError as exc:
         return render_error(request, exc.message, exc.status_code)
     return _redirect(request, "/datasets")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Job, JobKind, JobStatus, Score
+from app.models.base import owned_by
 
 # An identical evaluation in one of these states is reused instead of running again: a succeeded one is
 # the cache, a queued/running one will become it (two clicks must not run the base model twice).
@@ -18,18 +19,18 @@ class EvaluationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, evaluation_id: int, owner_id: int) -> Job | None:
+    def get(self, evaluation_id: int, owner_id: int | None) -> Job | None:
         query = (
             select(Job)
-            .where(Job.id == evaluation_id, Job.owner_id == owner_id, Job.kind == JobKind.EVAL)
+            .where(Job.id == evaluation_id, owned_by(Job, owner_id), Job.kind == JobKind.EVAL)
             .options(selectinload(Job.checkpoints))
         )
         return self.session.scalars(query).first()
 
-    def list(self, owner_id: int, *, parent_job_id: int | None = None, limit: int = 200) -> list[Job]:
+    def list(self, owner_id: int | None, *, parent_job_id: int | None = None, limit: int = 200) -> list[Job]:
         query = (
             select(Job)
-            .where(Job.owner_id == owner_id, Job.kind == JobKind.EVAL)
+            .where(owned_by(Job, owner_id), Job.kind == JobKind.EVAL)
             .options(selectinload(Job.checkpoints))
             .order_by(Job.id.desc())
             .limit(limit)
@@ -54,7 +55,7 @@ class EvaluationRepository:
         owner has at most hundreds of evaluations."""
         query = (
             select(Job)
-            .where(Job.owner_id == owner_id, Job.kind == JobKind.EVAL, Job.status.in_(REUSABLE))
+            .where(owned_by(Job, owner_id), Job.kind == JobKind.EVAL, Job.status.in_(REUSABLE))
             .order_by(Job.id.desc())
         )
         for job in self.session.scalars(query):

@@ -224,7 +224,7 @@ class EvaluationService:
         }
         tuned_config = {"model": self._finetune_model_config(train), "suite": suite_config}
         base, base_cached = self._submit(
-            owner_id,
+            train.owner_id,  # an admin comparing a member's job: the evaluations are the member's
             base_config,
             name=f"{base_id} (base)",
             base_model_id=base_id,
@@ -232,7 +232,7 @@ class EvaluationService:
             reuse=True,
         )
         tuned, tuned_cached = self._submit(
-            owner_id,
+            train.owner_id,
             tuned_config,
             name=f"job #{train.id} fine-tune",
             base_model_id=base_id,
@@ -256,7 +256,7 @@ class EvaluationService:
             ),
             "suite": tuned.config.get("suite"),
         }
-        return self.evaluations.find_identical(owner_id, config)
+        return self.evaluations.find_identical(tuned.owner_id, config)
 
     # --- reading ------------------------------------------------------------------------------------
     def get(self, evaluation_id: int, owner_id: int) -> Job:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.errors import StudioError
 from app.evaluations.compare import chart_bars
 from app.evaluations.schemas import EvalSuite
@@ -55,12 +55,13 @@ def _validation_message(exc: ValidationError) -> str:
 
 @router.post("/ui/jobs/{job_id}/compare", response_class=HTMLResponse)
 async def compare_from_page(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         suite = suite_from_form(form)
-        base, tuned, _cached = EvaluationService(session).compare_with_base(owner_id, job_id, suite)
+        service = EvaluationService(session)
+        base, tuned, _cached = service.compare_with_base(user.scope_owner_id, job_id, suite)
     except StudioError as exc:
         return render(request, "_error.html", message=exc.message, field=exc.field)
     except ValidationError as exc:
@@ -74,15 +75,15 @@ async def compare_from_page(
 
 @router.get("/ui/jobs/{job_id}/evaluations", response_class=HTMLResponse)
 def job_evaluations(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     """The fine-tune evaluations of one train job, each with its base twin (for the compare link)."""
     service = EvaluationService(session)
-    tuned = service.evaluations.list(owner_id, parent_job_id=job_id)
+    tuned = service.evaluations.list(user.scope_owner_id, parent_job_id=job_id)
     scores = service.evaluations.scores([j.id for j in tuned])
     items = []
     for job in tuned:
-        twin = service.base_twin(owner_id, job)
+        twin = service.base_twin(user.scope_owner_id, job)
         items.append(
             {
                 "tuned": service.to_read(job, scores[job.id], with_samples=False),
@@ -93,29 +94,30 @@ def job_evaluations(
 
 
 @router.get("/ui/jobs/{job_id}/eval-panel", response_class=HTMLResponse)
-def job_panel(job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
+def job_panel(job_id: int, request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     """The job page's evaluation panel on its own, for its 5-second refresh while the job runs."""
-    job = JobService(session).read(job_id, owner_id)
+    job = JobService(session).read(job_id, user.scope_owner_id)
     return render(
         request, "evaluations/_job_panel.html", job=job, events=JobRepository(session).events(job_id)
     )
 
 
 @router.get("/evaluations", response_class=HTMLResponse)
-def evaluations_page(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
-    return render(request, "evaluations/index.html", evaluations=EvaluationService(session).list(owner_id))
+def evaluations_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    evaluations = EvaluationService(session).list(user.scope_owner_id)
+    return render(request, "evaluations/index.html", evaluations=evaluations)
 
 
 @router.get("/evaluations/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, session: SessionDep, owner_id: CurrentUserId, base: int, tuned: int
+    request: Request, session: SessionDep, user: CurrentUser, base: int, tuned: int
 ) -> HTMLResponse:
     service = EvaluationService(session)
-    base_read, tuned_read = service.read(base, owner_id), service.read(tuned, owner_id)
+    base_read, tuned_read = service.read(base, user.scope_owner_id), service.read(tuned, user.scope_owner_id)
     if base_read.status != "succeeded" or tuned_read.status != "succeeded":
         # Still running (or failed): show both statuses; the page reloads itself while they run.
         return render(request, "evaluations/compare.html", base=base_read, tuned=tuned_read, comparison=None)
-    comparison = service.comparison(owner_id, base, tuned)
+    comparison = service.comparison(user.scope_owner_id, base, tuned)
     rows = [r.model_dump() for r in comparison.rows]
     return render(
         request,
@@ -128,18 +130,18 @@ def compare_page(
 
 
 @router.get("/evaluations/leaderboard", response_class=HTMLResponse)
-def leaderboard_page(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
+def leaderboard_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     return render(
         request,
         "evaluations/leaderboard.html",
-        rows=EvaluationService(session).leaderboard(owner_id),
+        rows=EvaluationService(session).leaderboard(user.scope_owner_id),
         domains=MMCU_DOMAINS,
     )
 
 
 @router.get("/evaluations/{evaluation_id}", response_class=HTMLResponse)
 def evaluation_page(
-    evaluation_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    evaluation_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    evaluation = EvaluationService(session).read(evaluation_id, owner_id)
+    evaluation = EvaluationService(session).read(evaluation_id, user.scope_owner_id)
     return render(request, "evaluations/detail.html", evaluation=evaluation)

@@ -20,6 +20,7 @@ from app.jobs.progress import build_job_read
 from app.jobs.schemas import JobRead
 from app.jobs.service import JobService
 from app.models import Job, JobKind, JobStatus
+from app.models.base import owned_by
 from app.settings import get_settings
 
 FINAL_DIR = "final"  # what the training child leaves at the end (docs/CONTRACTS.md: end.output_path)
@@ -111,7 +112,7 @@ class ExportService:
         if label != FINAL_DIR:
             name = request.name or f"{name} {label}"
         return self.jobs.create_job(
-            owner_id,
+            train.owner_id,  # an admin exporting a member's job makes the member's export
             kind=JobKind.EXPORT,
             config=config,
             name=name[:200],
@@ -125,7 +126,7 @@ class ExportService:
         self.jobs.get(train_job_id, owner_id)  # 404 for unknown or foreign jobs
         query = (
             select(Job)
-            .where(Job.owner_id == owner_id, Job.kind == JobKind.EXPORT, Job.parent_job_id == train_job_id)
+            .where(owned_by(Job, owner_id), Job.kind == JobKind.EXPORT, Job.parent_job_id == train_job_id)
             .options(selectinload(Job.checkpoints))
             .order_by(Job.id.desc())
         )

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.errors import StudioError
 from app.exports.schemas import EXPORT_MODES, ExportRequest, default_mode
 from app.exports.service import ExportService
@@ -55,7 +55,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.post("/ui/jobs/{job_id}/export", response_class=HTMLResponse)
 async def export_from_page(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     form = await _form(request)
     try:
@@ -65,7 +65,7 @@ async def export_from_page(
             checkpoint_step=_optional_int(form.get("checkpoint_step"), "checkpoint_step"),
             name=(form.get("name") or "").strip() or None,
         )
-        job = ExportService(session).create(owner_id, job_id, body)
+        job = ExportService(session).create(user.scope_owner_id, job_id, body)
     except StudioError as exc:
         return render(request, "_error.html", message=exc.message, field=exc.field)
     except ValidationError as exc:
@@ -76,7 +76,7 @@ async def export_from_page(
 
 @router.post("/ui/jobs/{job_id}/resume", response_class=HTMLResponse)
 async def resume_from_page(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     form = await _form(request)
     try:
@@ -84,7 +84,7 @@ async def resume_from_page(
             checkpoint_step=_optional_int(form.get("checkpoint_step"), "checkpoint_step"),
             max_steps=_optional_int(form.get("max_steps"), "max_steps"),
         )
-        job = JobService(session).resume(job_id, owner_id, body)
+        job = JobService(session).resume(job_id, user.scope_owner_id, body)
     except StudioError as exc:
         return render(request, "_error.html", message=exc.message, field=exc.field)
     except ValidationError as exc:
@@ -95,7 +95,7 @@ async def resume_from_page(
 
 @router.get("/ui/jobs/{job_id}/exports", response_class=HTMLResponse)
 def exports_of_job(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    exports = ExportService(session).list_for_job(owner_id, job_id)
+    exports = ExportService(session).list_for_job(user.scope_owner_id, job_id)
     return render(request, "exports/_list.html", exports=exports, train_job_id=job_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.jobs.event_stream import job_event_stream
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobEventRead, JobRead, MetricRead, ResumeRequest, TrainJobCreate
@@ -13,60 +13,60 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobRead)
-def create_job(request: TrainJobCreate, session: SessionDep, owner_id: CurrentUserId) -> JobRead:
+def create_job(request: TrainJobCreate, session: SessionDep, user: CurrentUser) -> JobRead:
     service = JobService(session)
-    job = service.create_train_job(owner_id, request)
-    return service.read(job.id, owner_id)
+    job = service.create_train_job(user.user_id, request)
+    return service.read(job.id, user.scope_owner_id)
 
 
 @router.get("", response_model=list[JobRead])
 def list_jobs(
-    session: SessionDep, owner_id: CurrentUserId, kind: str | None = None, status: str | None = None
+    session: SessionDep, user: CurrentUser, kind: str | None = None, status: str | None = None
 ) -> list[JobRead]:
-    return JobService(session).list(owner_id, kind=kind, status=status)
+    return JobService(session).list(user.scope_owner_id, kind=kind, status=status)
 
 
 @router.get("/{job_id}", response_model=JobRead)
-def get_job(job_id: int, session: SessionDep, owner_id: CurrentUserId) -> JobRead:
-    return JobService(session).read(job_id, owner_id)
+def get_job(job_id: int, session: SessionDep, user: CurrentUser) -> JobRead:
+    return JobService(session).read(job_id, user.scope_owner_id)
 
 
 @router.get("/{job_id}/metrics", response_model=list[MetricRead])
 def get_metrics(
-    job_id: int, session: SessionDep, owner_id: CurrentUserId, after_id: int = 0
+    job_id: int, session: SessionDep, user: CurrentUser, after_id: int = 0
 ) -> list[MetricRead]:
-    JobService(session).get(job_id, owner_id)  # 404 for unknown or foreign jobs
+    JobService(session).get(job_id, user.scope_owner_id)  # 404 for unknown or foreign jobs
     return [MetricRead.model_validate(m) for m in JobRepository(session).metrics(job_id, after_id=after_id)]
 
 
 @router.get("/{job_id}/job-events", response_model=list[JobEventRead])
-def get_job_events(job_id: int, session: SessionDep, owner_id: CurrentUserId) -> list[JobEventRead]:
-    JobService(session).get(job_id, owner_id)
+def get_job_events(job_id: int, session: SessionDep, user: CurrentUser) -> list[JobEventRead]:
+    JobService(session).get(job_id, user.scope_owner_id)
     return [JobEventRead.model_validate(e) for e in JobRepository(session).events(job_id)]
 
 
 @router.get("/{job_id}/events")
 def stream_events(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> StreamingResponse:
     """Server-sent events: `progress` (the job), `metric` (new metric rows), `end` when it finished."""
-    JobService(session).get(job_id, owner_id)
+    JobService(session).get(job_id, user.scope_owner_id)
     return StreamingResponse(
-        job_event_stream(job_id, owner_id, request),
+        job_event_stream(job_id, user.scope_owner_id, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead)
-def cancel_job(job_id: int, session: SessionDep, owner_id: CurrentUserId) -> JobRead:
+def cancel_job(job_id: int, session: SessionDep, user: CurrentUser) -> JobRead:
     service = JobService(session)
-    service.cancel(job_id, owner_id)
-    return service.read(job_id, owner_id)
+    service.cancel(job_id, user.scope_owner_id)
+    return service.read(job_id, user.scope_owner_id)
 
 
 @router.post("/{job_id}/resume", status_code=status.HTTP_201_CREATED, response_model=JobRead)
-def resume_job(job_id: int, request: ResumeRequest, session: SessionDep, owner_id: CurrentUserId) -> JobRead:
+def resume_job(job_id: int, request: ResumeRequest, session: SessionDep, user: CurrentUser) -> JobRead:
     service = JobService(session)
-    job = service.resume(job_id, owner_id, request)
-    return service.read(job.id, owner_id)
+    job = service.resume(job_id, user.scope_owner_id, request)
+    return service.read(job.id, user.scope_owner_id)

@@ -19,6 +19,7 @@ from app.jobs.schemas import JobRead, ResumeRequest, TrainJobCreate
 from app.models import Job, JobKind, JobStatus, utcnow
 from app.queue import enqueue_job
 from app.settings import get_settings
+from app.users.quotas import check_job_quota
 
 
 def validate_hyperparameters(method: str, values: dict[str, Any]) -> TrainHyperparameters:
@@ -125,7 +126,7 @@ class JobService:
         if request.max_steps is not None:
             config["hyperparameters"] = {**config["hyperparameters"], "max_steps": request.max_steps}
         job = Job(
-            owner_id=owner_id,
+            owner_id=parent.owner_id,  # an admin resuming a member's job: the new job is the member's
             kind=JobKind.TRAIN,
             method=parent.method,
             base_model_id=parent.base_model_id,
@@ -163,6 +164,7 @@ class JobService:
         return self._commit_and_enqueue(job)
 
     def _commit_and_enqueue(self, job: Job) -> Job:
+        check_job_quota(self.session, job.owner_id)  # every kind of job: 429 with the limit named
         self.jobs.add(job)
         self.session.commit()
         # After the commit, so a fast worker never looks for a row that is not there yet.

@@ -5,7 +5,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.catalog.service import CatalogService
 from app.datasets.service import DatasetService
-from app.deps import CurrentUserId, SessionDep
+from app.deps import CurrentUser, SessionDep
 from app.errors import StudioError
 from app.jobs.form import form_sections, parse_hyperparameters
 from app.jobs.hyperparameters import METHODS
@@ -18,18 +18,18 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
-    return jobs_page(request, session, owner_id)
+def home(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    return jobs_page(request, session, user.scope_owner_id)
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
-    return render(request, "jobs/index.html", jobs=JobService(session).list(owner_id))
+def jobs_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    return render(request, "jobs/index.html", jobs=JobService(session).list(user.scope_owner_id))
 
 
 @router.get("/ui/jobs/table", response_class=HTMLResponse)
-def jobs_table(request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
-    return render(request, "jobs/_table.html", jobs=JobService(session).list(owner_id))
+def jobs_table(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    return render(request, "jobs/_table.html", jobs=JobService(session).list(user.scope_owner_id))
 
 
 def _form_context(session: SessionDep, owner_id: int, **extra: object) -> dict[str, object]:
@@ -50,20 +50,21 @@ def _form_context(session: SessionDep, owner_id: int, **extra: object) -> dict[s
 def new_job_page(
     request: Request,
     session: SessionDep,
-    owner_id: CurrentUserId,
+    user: CurrentUser,
     dataset_id: int | None = None,
     dataset_version: int | None = None,
     model: str | None = None,
 ) -> HTMLResponse:
     """Links from a dataset version ("fine-tune this version") or an export ("train it again") fill it in."""
     context = _form_context(
-        session, owner_id, selected_dataset=dataset_id, selected_version=dataset_version, selected_model=model
+        session, user.user_id,
+        selected_dataset=dataset_id, selected_version=dataset_version, selected_model=model,
     )
     return render(request, "jobs/new.html", **context)
 
 
 @router.post("/ui/jobs", response_class=HTMLResponse)
-async def submit_job(request: Request, session: SessionDep, owner_id: CurrentUserId) -> Response:
+async def submit_job(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         create = TrainJobCreate(
@@ -74,7 +75,7 @@ async def submit_job(request: Request, session: SessionDep, owner_id: CurrentUse
             name=form.get("name") or None,
             hyperparameters=parse_hyperparameters(form),
         )
-        job = JobService(session).create_train_job(owner_id, create)
+        job = JobService(session).create_train_job(user.user_id, create)
     except StudioError as exc:
         return render(request, "_error.html", message=exc.message, field=exc.field)
     except ValueError as exc:
@@ -84,27 +85,27 @@ async def submit_job(request: Request, session: SessionDep, owner_id: CurrentUse
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
+def job_page(job_id: int, request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     service = JobService(session)
-    job = service.read(job_id, owner_id)
+    job = service.read(job_id, user.scope_owner_id)
     return render(request, "jobs/detail.html", job=job, events=JobRepository(session).events(job_id))
 
 
 @router.get("/ui/jobs/{job_id}/summary", response_class=HTMLResponse)
-def job_summary(job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId) -> HTMLResponse:
-    job = JobService(session).read(job_id, owner_id)
+def job_summary(job_id: int, request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    job = JobService(session).read(job_id, user.scope_owner_id)
     return render(request, "jobs/_summary.html", job=job, events=JobRepository(session).events(job_id))
 
 
 @router.post("/ui/jobs/{job_id}/cancel", response_class=HTMLResponse)
 def cancel_from_page(
-    job_id: int, request: Request, session: SessionDep, owner_id: CurrentUserId
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     service = JobService(session)
-    service.cancel(job_id, owner_id)
+    service.cancel(job_id, user.scope_owner_id)
     return render(
         request,
         "jobs/_summary.html",
-        job=service.read(job_id, owner_id),
+        job=service.read(job_id, user.scope_owner_id),
         events=JobRepository(session).events(job_id),
     )

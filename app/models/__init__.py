@@ -5,10 +5,13 @@ from app.models.base_model import BaseModel, ModelSource
 from app.models.dataset import Dataset, DatasetStatus, DatasetVersion
 from app.models.job import FINAL_STATUSES, Checkpoint, Job, JobKind, JobStatus
 from app.models.metric import JobEvent, JobMetric, Score
-from app.models.user import LOCAL_USER_ID, Role, User
+from app.models.user import LOCAL_USER_ID, ApiToken, AuditEntry, Role, TokenKind, User
 from app.models.worker_node import WorkerNode
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "TokenKind",
     "FINAL_STATUSES",
     "LOCAL_USER_ID",
     "Base",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.clients import auth_headers
 from tests.spine.embedded_server import EmbeddedStudio
 from tests.spine.studio import (
     Studio,
@@ -126,8 +127,9 @@ def studio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="module")
 def client(studio: Studio) -> Iterator[TestClient]:
     from app.web import create_app
+    from tests.clients import studio_client
 
-    with TestClient(create_app()) as test_client:
+    with studio_client(create_app()) as test_client:
         yield test_client
 
 
@@ -168,6 +170,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
         response = httpx.post(
             f"{studio.url}/api/v1/models",
             json={"path": str(tiny_model_dir), "id": "tiny-llama", "name": "tiny-llama"},
+            headers=auth_headers(studio.data_dir),
         )
         assert response.status_code == 201, response.text
         yield studio
