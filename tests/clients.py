@@ -72,3 +72,21 @@ def studio_client(
     client = TestClient(app, **kwargs)
     client.headers.update(auth_headers(user=user, admin=admin))
     return client
+
+
+def signin_url(base_url: str, data_dir: Path | None = None, *, user: str | None = None) -> str:
+    """A fresh one-time sign-in link (what `ftstudio up` prints) for a browser test signing in as ``user``."""
+    from sqlalchemy.orm import Session
+
+    from app.db import engine_for
+    from app.models import TokenKind
+    from app.users.service import UserService
+    from app.users.tokens import issue_token
+
+    token_for(user, data_dir)  # creates the user if needed
+    with Session(engine_for(_database_url(data_dir))) as session:
+        service = UserService(session)
+        account = service.local_admin() if user is None else service.require(user)
+        _, secret = issue_token(session, account, name="test link", expires_in_days=1, kind=TokenKind.SIGNIN)
+        session.commit()
+    return f"{base_url.rstrip('/')}/auth/link?token={secret}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,9 +17,32 @@ def default_api_url() -> str:
     return f"http://{host}:{os.environ.get('FTSTUDIO_PORT', '8000')}"
 
 
+def find_token() -> str | None:
+    """FTSTUDIO_TOKEN, else the config file (FTSTUDIO_TOKEN_FILE or ~/.config/ftstudio/token), else the
+    token file an embedded studio keeps for its local admin in its data dir (0600, made at start)."""
+    if token := os.environ.get("FTSTUDIO_TOKEN", "").strip():
+        return token
+    config_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    candidates = [Path(os.environ.get("FTSTUDIO_TOKEN_FILE") or config_dir / "ftstudio" / "token")]
+    from app.settings import get_settings  # a studio on this machine: its data dir's token file
+
+    candidates.append(get_settings().resolved_data_dir / "cli_token")
+    for path in candidates:
+        try:
+            if token := path.read_text().strip():
+                return token
+        except OSError:
+            continue
+    return None
+
+
 class ApiClient:
     def __init__(self, base_url: str | None = None, timeout: float = 60.0) -> None:
-        self.http = httpx.Client(base_url=(base_url or default_api_url()) + "/api/v1", timeout=timeout)
+        token = find_token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(
+            base_url=(base_url or default_api_url()) + "/api/v1", timeout=timeout, headers=headers
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -32,6 +56,8 @@ class ApiClient:
                 detail = response.json().get("detail")
             except ValueError:
                 detail = response.text
+            if response.status_code == 401:
+                detail = f"{detail} Set FTSTUDIO_TOKEN (ftstudio users token) or run on the studio's machine."
             typer.echo(f"Error {response.status_code}: {detail}", err=True)
             raise typer.Exit(code=1)
         return response.json() if response.content else None

@@ -43,6 +43,7 @@ def up(
     queues: str = "gpu",
 ) -> None:
     """Everything on one machine: migrate, load the demo, start one local worker and the web server."""
+    from app.cli.access import prepare_access
     from app.cli.bootstrap import ensure_demo_dataset, ensure_demo_model
 
     settings = apply_flags(
@@ -54,6 +55,7 @@ def up(
         ensure_demo_model()
     typer.echo(f"Database: {redact(settings.sqlalchemy_url)}")
     typer.echo(f"Broker:   {redact(settings.broker_url)}")
+    prepare_access(settings)  # refuses a non-loopback bind without an admin password
     worker = subprocess.Popen(
         worker_argv(queues, loglevel="WARNING"), cwd=REPO_ROOT, env=os.environ.copy(), start_new_session=True
     )
@@ -89,6 +91,9 @@ def web(
     settings = apply_flags(
         data_dir=data_dir, host=host, port=port, database_url=database_url, redis_url=redis_url
     )
+    from app.cli.access import prepare_access
+
+    prepare_access(settings)
     _serve(settings.host, settings.port)
 
 
@@ -135,6 +140,8 @@ for _module in (
     "app.cli.plan_command",
     "app.cli.eval_command",
     "app.cli.export_command",
+    "app.cli.users_command",
+    "app.cli.admin_audit_command",
 ):
     try:
         __import__(_module, fromlist=["register"]).register(cli)

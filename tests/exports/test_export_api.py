@@ -204,9 +204,10 @@ def test_cli_resume_and_export_go_through_the_api(
     from app.cli import api_client
     from app.cli.main import cli
     from app.web import create_app
+    from tests.clients import studio_client
 
     def in_process(self: api_client.ApiClient, base_url: str | None = None, timeout: float = 60.0) -> None:
-        self.http = TestClient(create_app(), base_url="http://testserver/api/v1")
+        self.http = studio_client(create_app(), base_url="http://localhost/api/v1")
 
     monkeypatch.setattr(api_client.ApiClient, "__init__", in_process)
     job = submit_train(client, dataset_id, tiny_model_id, method="prompt", max_steps=4)

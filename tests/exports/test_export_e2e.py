@@ -83,10 +83,11 @@ def test_adapter_export_from_the_cli_downloads_as_a_zip_without_pickles(
     from app.cli import api_client
     from app.cli.main import cli
     from app.web import create_app
+    from tests.clients import studio_client
 
     # The CLI's REST client, pointed at the in-process app instead of a TCP port.
     def in_process(self: api_client.ApiClient, base_url: str | None = None, timeout: float = 60.0) -> None:
-        self.http = TestClient(create_app(), base_url="http://testserver/api/v1")
+        self.http = studio_client(create_app(), base_url="http://localhost/api/v1")
 
     monkeypatch.setattr(api_client.ApiClient, "__init__", in_process)
     target = tmp_path / "adapter.zip"

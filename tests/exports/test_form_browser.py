@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.clients import signin_url
 from tests.spine.studio import Studio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -60,6 +61,7 @@ def test_fields_follow_the_method_and_presets_fill(
             "request",
             lambda r: posted.append(parse_qs(r.post_data or "")) if r.url.endswith("/ui/jobs") else None,
         )
+        page.goto(signin_url(live_url))
         page.goto(f"{live_url}/jobs/new?lang=en")
         page.wait_for_selector("#job-form")
         page.click("#job-form details summary")  # open "Advanced"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.demo import DEMO_DATASET_PATH
+from tests.clients import signin_url
 from tests.spine.embedded_server import EmbeddedStudio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -36,6 +37,7 @@ def test_upload_launch_and_watch_a_fine_tune(embedded: EmbeddedStudio, tmp_path:
             ],
         )
         page = browser.new_page()
+        page.goto(signin_url(embedded.url, embedded.data_dir))  # the one-time link `ftstudio up` prints
         page.goto(f"{embedded.url}/datasets?lang=en")
         page.set_input_files("#upload-file", str(DEMO_DATASET_PATH))
         page.fill("#upload-name", "demo-from-browser")
