@@ -90,3 +90,27 @@ def signin_url(base_url: str, data_dir: Path | None = None, *, user: str | None 
         _, secret = issue_token(session, account, name="test link", expires_in_days=1, kind=TokenKind.SIGNIN)
         session.commit()
     return f"{base_url.rstrip('/')}/auth/link?token={secret}"
+
+
+def browser_client(app: Any, *, user: str, password: str, **kwargs: Any) -> TestClient:
+    """A TestClient signed in the way a browser is: the /login form (with its CSRF field) sets the session
+    cookie; ``client.csrf`` is the token the pages put in hx-headers and hidden fields."""
+    import re
+
+    kwargs.setdefault("base_url", BASE_URL)
+    client = TestClient(app, **kwargs)
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, "the sign-in page has no CSRF field"
+    response = client.post(
+        "/login",
+        data={"name": user, "password": password, "csrf_token": token.group(1), "next": "/jobs"},
+        headers={"Origin": BASE_URL},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/jobs")
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+    assert found, "base.html does not send the CSRF token with htmx requests"
+    client.csrf = found.group(1)  # type: ignore[attr-defined]
+    return client

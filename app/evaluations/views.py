@@ -78,6 +78,7 @@ def job_evaluations(
     job_id: int, request: Request, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     """The fine-tune evaluations of one train job, each with its base twin (for the compare link)."""
+    JobService(session).get(job_id, user.scope_owner_id)  # another user's job is a 404, not an empty list
     service = EvaluationService(session)
     tuned = service.evaluations.list(user.scope_owner_id, parent_job_id=job_id)
     scores = service.evaluations.scores([j.id for j in tuned])

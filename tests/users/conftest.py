@@ -1,0 +1,191 @@
+"""Two members (alice, bob) and the local admin share one studio (both modes: PostgreSQL + Redis and
+SQLite + the folder broker). Alice owns one object of every kind; bob and the admin act on them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from tests.clients import browser_client, studio_client, token_for
+from tests.spine.conftest import client, studio, write_dataset  # noqa: F401
+from tests.spine.studio import Studio
+
+PASSWORD = "correct horse battery"
+BENCH_CONFIG = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "num_hidden_layers": 2,
+    "vocab_size": 1000,
+    "max_position_embeddings": 512,
+    "torch_dtype": "float32",
+}
+
+
+@dataclass
+class World:
+    app: object
+    alice: TestClient
+    bob: TestClient
+    admin: TestClient
+    alice_id: int
+    bob_id: int
+    dataset_id: int
+    job_id: int
+    export_id: int
+    evaluation_id: int
+    token_id: int
+    model_id: str
+    data_dir: Path
+
+
+def _db_rows(table: str, columns: str = "*") -> list[tuple]:
+    from app.db import get_engine
+
+    with get_engine().connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(f"select {columns} from {table} order by id"))]
+
+
+def snapshot(data_dir: Path) -> dict[str, object]:
+    """Every row of every owned table (tokens without their last-use time, which bob's own requests
+    touch) and every file under the data dir except the database and the broker's messages."""
+    from app.models import Base
+
+    state: dict[str, object] = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name in ("audit_log", "workers"):
+            continue
+        columns = ", ".join(c.name for c in table.columns if c.name != "last_used_at")
+        state[table.name] = _db_rows(table.name, columns)
+    files = []
+    for path in sorted(data_dir.rglob("*")):
+        relative = path.relative_to(data_dir)
+        if relative.parts[0] in ("broker",) or path.name.startswith("ftstudio.db"):
+            continue
+        files.append((str(relative), path.stat().st_size if path.is_file() else -1))
+    state["files"] = files
+    return state
+
+
+def _make_jobs(alice_id: int, dataset_version_id: int, model_id: str, data_dir: Path) -> tuple[int, int, int]:
+    """A finished train job (a checkpoint and a final folder on disk), its export and an evaluation."""
+    from app.db import session_scope
+    from app.models import Checkpoint, Job, JobKind, JobStatus, utcnow
+
+    run_dir = data_dir / "runs" / "alice-train"
+    (run_dir / "checkpoint-2").mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoint-2" / "adapter_config.json").write_text("{}")
+    (run_dir / "final").mkdir(exist_ok=True)
+    (run_dir / "final" / "adapter_config.json").write_text("{}")
+    export_dir = data_dir / "models" / "exports" / "alice-export"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    (export_dir / "model.safetensors").write_bytes(b"\0" * 64)
+    with session_scope() as session:
+        train = Job(
+            owner_id=alice_id,
+            kind=JobKind.TRAIN,
+            status=JobStatus.SUCCEEDED,
+            method="lora",
+            name="alice-train",
+            base_model_id=model_id,
+            dataset_version_id=dataset_version_id,
+            run_dir=str(run_dir),
+            config={
+                "method": "lora",
+                "base_model": {"id": model_id, "path": str(data_dir), "gguf_file": None},
+                "hyperparameters": {"max_steps": 2},
+            },
+            finished_at=utcnow(),
+        )
+        session.add(train)
+        session.flush()
+        session.add(Checkpoint(job_id=train.id, step=2, path="checkpoint-2", created_at=utcnow()))
+        export = Job(
+            owner_id=alice_id,
+            kind=JobKind.EXPORT,
+            status=JobStatus.SUCCEEDED,
+            name="alice-export",
+            parent_job_id=train.id,
+            config={"output_dir": str(export_dir)},
+            finished_at=utcnow(),
+        )
+        evaluation = Job(
+            owner_id=alice_id,
+            kind=JobKind.EVAL,
+            status=JobStatus.SUCCEEDED,
+            name="alice-eval",
+            parent_job_id=train.id,
+            config={"model": {}, "suite": {}},
+            finished_at=utcnow(),
+        )
+        session.add_all([export, evaluation])
+        session.flush()
+        return train.id, export.id, evaluation.id
+
+
+@pytest.fixture(scope="module")
+def world(studio: Studio, client: TestClient, tmp_path_factory: pytest.TempPathFactory) -> World:  # noqa: F811
+    from app.db import session_scope
+    from app.users.service import UserService
+
+    app = client.app
+    with session_scope() as session:
+        service = UserService(session)
+        for name in ("alice", "bob"):
+            service.create(name, password=PASSWORD)
+    alice = studio_client(app, user="alice")
+    bob = studio_client(app, user="bob")
+    folder = tmp_path_factory.mktemp("bench") / "bench-llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(BENCH_CONFIG))
+    model = client.post("/api/v1/models", json={"path": str(folder), "id": "bench-llama"})
+    assert model.status_code == 201, model.text
+    path = write_dataset(tmp_path_factory.mktemp("alice") / "alice.jsonl")
+    with path.open("rb") as handle:
+        uploaded = alice.post(
+            "/api/v1/datasets", files={"file": (path.name, handle)}, data={"name": "alice-data"}
+        )
+    assert uploaded.status_code == 201, uploaded.text
+    dataset = uploaded.json()
+    token = alice.post("/api/v1/account/tokens", json={"name": "alice-script"})
+    assert token.status_code == 201, token.text
+    with session_scope() as session:
+        service = UserService(session)
+        alice_id, bob_id = service.require("alice").id, service.require("bob").id
+        from app.models import DatasetVersion
+
+        version_id = session.scalar(
+            sa.select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset["id"])
+        )
+    job_id, export_id, evaluation_id = _make_jobs(alice_id, version_id, "bench-llama", studio.data_dir)
+    return World(
+        app=app,
+        alice=alice,
+        bob=bob,
+        admin=client,
+        alice_id=alice_id,
+        bob_id=bob_id,
+        dataset_id=dataset["id"],
+        job_id=job_id,
+        export_id=export_id,
+        evaluation_id=evaluation_id,
+        token_id=token.json()["id"],
+        model_id="bench-llama",
+        data_dir=studio.data_dir,
+    )
+
+
+@pytest.fixture(scope="module")
+def alice_browser(world: World) -> TestClient:
+    return browser_client(world.app, user="alice", password=PASSWORD)
+
+
+__all__ = ["PASSWORD", "World", "snapshot", "token_for"]
