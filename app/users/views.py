@@ -53,7 +53,7 @@ async def login(request: Request, session: SessionDep) -> Response:
             http_status=exc.status_code,
             next=target,
             error=exc.message,
-            name=name,
+            user_name=name,
         )
     _sign_in(request, user)
     return RedirectResponse(target, status_code=303)
