@@ -19,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
-    return jobs_page(request, session, user.scope_owner_id)
+    return jobs_page(request, session, user)
 
 
 @router.get("/jobs", response_class=HTMLResponse)

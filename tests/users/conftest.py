@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tests.clients import browser_client, studio_client, token_for
-from tests.spine.conftest import client, studio, write_dataset  # noqa: F401
+from tests.spine.conftest import client, embedded, studio, tiny_model_dir, write_dataset  # noqa: F401
 from tests.spine.studio import Studio
 
 PASSWORD = "correct horse battery"

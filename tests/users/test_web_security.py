@@ -255,3 +255,15 @@ def test_members_cannot_reach_admin_pages_or_api(world: World) -> None:
         assert world.admin.get(url).status_code == 200, url
     assert world.bob.patch(f"/api/v1/admin/users/{world.bob_id}", json={"role": "admin"}).status_code == 403
     assert world.bob.get("/api/v1/me").json()["role"] == "member"
+
+
+@pytest.mark.parametrize("who", ["alice", "admin"])
+def test_every_page_without_an_id_renders_for_members_and_admins(world: World, who: str) -> None:
+    client = getattr(world, who)
+    for route in all_routes(world.app):
+        if "GET" not in route.methods or "{" in route.path or route.path.endswith("/events"):
+            continue
+        response = client.get(route.path)
+        assert response.status_code < 500, (who, route.path, response.text[:300])
+        if route.path.startswith("/admin/"):
+            assert response.status_code == (200 if who == "admin" else 403), route.path
