@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     trust_remote_code_models: list[str] = Field(default_factory=list)
     # Server folders an admin may register models from (JSON list). Empty: the data dir's models folder.
     model_roots: list[Path] = Field(default_factory=list)
+    # Server folders an admin may name evaluation data from (rows_path, MMCU data_dir). Empty: the data
+    # dir's eval-data folder (the one members may name too).
+    eval_data_roots: list[Path] = Field(default_factory=list)
     # One row (all its turns) longer than this is refused with a 422: near-duplicate detection and
     # tokenisation grow with row length, and a single 50 MB line once asked for 25 GiB.
     max_row_chars: int = Field(default=200_000, ge=1)
@@ -91,6 +94,15 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.resolved_data_dir / "uploads"
+
+    @property
+    def eval_data_dir(self) -> Path:
+        return self.resolved_data_dir / "eval-data"
+
+    @property
+    def resolved_eval_data_roots(self) -> list[Path]:
+        roots = self.eval_data_roots or [self.eval_data_dir]
+        return [Path(r).expanduser().resolve() for r in roots]
 
     @property
     def resolved_model_roots(self) -> list[Path]:
