@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     eval_data_roots: list[Path] = Field(default_factory=list)
     # One row (all its turns) longer than this is refused with a 422: near-duplicate detection and
     # tokenisation grow with row length, and a single 50 MB line once asked for 25 GiB.
-    max_row_chars: int = Field(default=200_000, ge=1)
+    max_row_chars: int = Field(default=500_000, ge=1)
     # Rows one upload may hold (any format; an xlsx is also checked for zip bombs before parsing).
     max_upload_rows: int = Field(default=1_000_000, ge=1)
+    max_xlsx_rows: int = Field(default=100_000, ge=1)
     # Uploads with more rows than this skip near-duplicate search in the request (exact duplicates are
     # still found): the dataset analysis job does it on the worker.
     inline_near_dup_rows: int = Field(default=20_000, ge=0)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.body_limit import BodyLimitMiddleware
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
 from app.datasets import api as datasets_api
@@ -53,6 +54,8 @@ def create_app() -> FastAPI:
         description="Fine-tune open LLMs on your own data: datasets, jobs, models. "
         "Every page of the studio is built on this API.",
     )
+
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
 
     @app.middleware("http")
     async def language(request: Request, call_next):  # type: ignore[no-untyped-def]

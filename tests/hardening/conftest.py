@@ -105,3 +105,41 @@ def make_model_folder(folder: Path, *, config: object = None, weights: str = "mo
     if weights:
         (folder / weights).write_bytes(b"\0" * 16)
     return folder
+
+
+@pytest.fixture
+def client_with(studio: Studio, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A client of an app built under extra settings (e.g. a small upload limit), for this test only."""
+    from app.settings import reset_settings_cache
+    from app.web import create_app
+
+    opened: list[TestClient] = []
+
+    def make(**env: object) -> TestClient:
+        for key, value in env.items():
+            monkeypatch.setenv(f"FTSTUDIO_{key.upper()}", str(value))
+        reset_settings_cache()
+        http = studio_client(create_app())
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        http.close()
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
+def upload(http: TestClient, filename: str, content: bytes, **form: object):  # type: ignore[no-untyped-def]
+    data = {k: str(v) for k, v in form.items() if v is not None}
+    return http.post("/api/v1/datasets", files={"file": (filename, content)}, data=data)
+
+
+def jsonl(*rows: dict | str) -> bytes:
+    return "".join(
+        (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows
+    ).encode()
+
+
+def chat(question: str = "你好，请问怎么办？", answer: str = "别担心，我们一起想办法。") -> dict:
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
