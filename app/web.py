@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app import http_errors
 from app.body_limit import BodyLimitMiddleware
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
@@ -79,20 +79,7 @@ def create_app() -> FastAPI:
 
         return render_error(request, exc.message, exc.status_code)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path", "form"))
-        message = f"{field}: {first['msg']}" if field else str(first["msg"])
-        return JSONResponse(
-            {
-                "detail": message,
-                "field": field or None,
-                "errors": [{"loc": e["loc"], "msg": e["msg"]} for e in errors],
-            },
-            status_code=422,
-        )
+    http_errors.install(app)  # validation errors, out-of-range numbers, the documented error shape
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:
