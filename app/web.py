@@ -19,6 +19,7 @@ from app.i18n import current_language, pick_language
 from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
+from app.secrets import install_log_filter
 from app.settings import get_settings
 
 log = logging.getLogger("ftstudio.web")
@@ -56,6 +57,7 @@ def create_app() -> FastAPI:
     )
 
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    install_log_filter()  # database/Redis passwords never reach a log line
 
     @app.middleware("http")
     async def language(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.hardening.conftest import make_model_folder
 
-EVIL = '''
+EVIL = """
 import pathlib
 pathlib.Path({marker!r}).write_text("the model's own code ran")
 from transformers import LlamaConfig
@@ -19,7 +19,7 @@ from transformers import LlamaConfig
 
 class EvilConfig(LlamaConfig):
     model_type = "evil"
-'''
+"""
 
 
 def _custom_code_folder(root: Path) -> tuple[Path, Path]:
