@@ -287,6 +287,8 @@ def to_read(dataset: Dataset, *, analysis_job: Job | None = None, used: bool = F
             "exact": duplicates.get("exact", 0),
             "near": duplicates.get("near", 0),
             "threshold": duplicates.get("threshold"),
+            # False for large uploads: their near-duplicates are searched by the analysis job.
+            "near_searched": duplicates.get("near_searched", True),
             "exact_ids": list(duplicates.get("exact_ids") or [])[:1000],
             "near_ids": list(duplicates.get("near_ids") or [])[:1000],
             "examples": duplicates.get("examples", [])[:20],

@@ -188,6 +188,7 @@ def test_large_uploads_leave_near_duplicates_to_the_analysis_job(client_with) ->
     body = response.json()
     assert body["duplicates"]["exact"] == 1  # exact copies are still found in the request
     assert any("analysis job" in note for note in body["notes"])
+    assert body["duplicates"]["near_searched"] is False
     small = upload(http, "small.jsonl", jsonl(chat(), chat("另一个问题")), name="few rows")
     assert not any("analysis job" in note for note in small.json()["notes"])
 
