@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     cancel_grace_seconds: float = Field(default=30.0, gt=0)
     # Models an admin allows to run their own code (trust_remote_code). Empty: none.
     trust_remote_code_models: list[str] = Field(default_factory=list)
+    # Server folders an admin may register models from (JSON list). Empty: the data dir's models folder.
+    model_roots: list[Path] = Field(default_factory=list)
+    # Server folders an admin may name evaluation data from (rows_path, MMCU data_dir). Empty: the data
+    # dir's eval-data folder (the one members may name too).
+    eval_data_roots: list[Path] = Field(default_factory=list)
+    # One row (all its turns) longer than this is refused with a 422: near-duplicate detection and
+    # tokenisation grow with row length, and a single 50 MB line once asked for 25 GiB.
+    max_row_chars: int = Field(default=500_000, ge=1)
+    # Rows one upload may hold (any format; an xlsx is also checked for zip bombs before parsing).
+    max_upload_rows: int = Field(default=1_000_000, ge=1)
+    max_xlsx_rows: int = Field(default=100_000, ge=1)
+    # Uploads with more rows than this skip near-duplicate search in the request (exact duplicates are
+    # still found): the dataset analysis job does it on the worker.
+    inline_near_dup_rows: int = Field(default=20_000, ge=0)
     default_queue: str = "gpu"
     # The single local user until accounts arrive; every row still records its owner.
     default_owner: str = "local"
@@ -93,6 +107,20 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.resolved_data_dir / "uploads"
+
+    @property
+    def eval_data_dir(self) -> Path:
+        return self.resolved_data_dir / "eval-data"
+
+    @property
+    def resolved_eval_data_roots(self) -> list[Path]:
+        roots = self.eval_data_roots or [self.eval_data_dir]
+        return [Path(r).expanduser().resolve() for r in roots]
+
+    @property
+    def resolved_model_roots(self) -> list[Path]:
+        roots = self.model_roots or [self.models_dir]
+        return [Path(r).expanduser().resolve() for r in roots]
 
     def ensure_dirs(self) -> None:
         for path in (self.runs_dir, self.datasets_dir, self.models_dir, self.uploads_dir):

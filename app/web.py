@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app import http_errors
+from app.body_limit import BodyLimitMiddleware
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
 from app.datasets import api as datasets_api
@@ -18,6 +19,7 @@ from app.i18n import current_language, pick_language
 from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
+from app.secrets import install_log_filter
 from app.settings import get_settings
 
 log = logging.getLogger("ftstudio.web")
@@ -56,6 +58,9 @@ def create_app() -> FastAPI:
         "Every page of the studio is built on this API.",
     )
 
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    install_log_filter()  # database/Redis passwords never reach a log line
+
     @app.middleware("http")
     async def language(request: Request, call_next):  # type: ignore[no-untyped-def]
         lang = pick_language(
@@ -78,20 +83,7 @@ def create_app() -> FastAPI:
 
         return render_error(request, exc.message, exc.status_code)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path", "form"))
-        message = f"{field}: {first['msg']}" if field else str(first["msg"])
-        return JSONResponse(
-            {
-                "detail": message,
-                "field": field or None,
-                "errors": [{"loc": e["loc"], "msg": e["msg"]} for e in errors],
-            },
-            status_code=422,
-        )
+    http_errors.install(app)  # validation errors, out-of-range numbers, the documented error shape
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:

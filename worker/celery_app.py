@@ -20,6 +20,15 @@ celery.conf.update(include=["worker.tasks.run_job"])
 _state: dict[str, object] = {}
 
 
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _mask_secrets_in_logs(logger=None, **_: object) -> None:  # type: ignore[no-untyped-def]
+    # Broker and database URLs may carry passwords; no log line of the worker shows them.
+    from app.secrets import install_log_filter
+
+    install_log_filter(*([logger] if logger is not None else []))
+
+
 @signals.worker_ready.connect
 def _on_ready(sender=None, **_: object) -> None:  # type: ignore[no-untyped-def]
     from worker.registry import Heartbeat, register

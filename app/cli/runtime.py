@@ -72,12 +72,9 @@ def worker_argv(queues: str, *, loglevel: str = "INFO") -> list[str]:
 
 def redact(url: str) -> str:
     """Never print a password: postgresql://user:secret@host -> postgresql://user:***@host."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    from app.secrets import mask_url
+
+    return mask_url(url)
 
 
 __all__ = ["REPO_ROOT", "apply_flags", "migrate", "redact", "worker_argv"]

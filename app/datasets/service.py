@@ -3,6 +3,8 @@ or nothing of it remains: files are written to a temporary folder and renamed in
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -58,6 +60,17 @@ def save_upload(stream: BinaryIO, target: Path, max_bytes: int) -> int:
         target.unlink(missing_ok=True)
         raise
     return written
+
+
+def clean_dataset_name(name: str) -> str:
+    """A dataset name people can read and pick in a list: no control or invisible format characters, not
+    blank; surrounding spaces are dropped. (Names never become paths: folders are named by id.)"""
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name):
+        raise InvalidInput("name: must not contain control or invisible characters.", field="name")
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidInput("name: must not be blank.", field="name")
+    return cleaned
 
 
 def split_settings(options: UploadOptions) -> dict[str, Any]:
@@ -124,8 +137,15 @@ class DatasetService:
             clean_name = safe_filename(filename)
         except IngestError as exc:
             raise InvalidInput(str(exc), field="file") from exc
+        name = clean_dataset_name(options.name) if options.name is not None else None
+        if name is not None:
+            options = options.model_copy(update={"name": name})
         self.settings.ensure_dirs()
-        temp = self.settings.uploads_dir / f"{uuid.uuid4().hex}-{clean_name}"
+        # The temporary name is ours alone: a user's 255-byte name plus a prefix is past the file-system
+        # limit (a 500), and a user's name never joins a server path.
+        suffix = Path(clean_name).suffix.lower()  # readers (openpyxl) go by it
+        suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ".upload"
+        temp = self.settings.uploads_dir / f"{uuid.uuid4().hex}{suffix}"
         try:
             save_upload(stream, temp, self.settings.max_upload_bytes)
             return self._create_from_file(owner_id, temp, clean_name, options)
@@ -146,9 +166,15 @@ class DatasetService:
             max_chars=options.max_chars,
             near_dup_threshold=options.near_dup_threshold,
             dedup=options.dedup,
+            max_row_chars=self.settings.max_row_chars,
+            max_rows=self.settings.max_upload_rows,
+            max_xlsx_rows=self.settings.max_xlsx_rows,
+            inline_near_dup_rows=self.settings.inline_near_dup_rows,
         )
         try:
             rows, report = ingest_file(path, original_filename=filename, options=ingest_options)
+        except RecursionError:  # a structure nested past the interpreter's limit, wherever it was met
+            raise InvalidInput("The file is nested too deeply to be a dataset.", field="file") from None
         except IngestError as exc:
             if exc.field == "max_bytes":
                 raise TooLarge(str(exc), field="file") from exc
@@ -158,9 +184,8 @@ class DatasetService:
             raise InvalidInput("No usable conversation is left in the file after validation.", field="file")
         split = split_settings(options)
         train, val = do_split(rows, split)
-        dataset = Dataset(
-            owner_id=owner_id, name=options.name or Path(filename).stem, status=DatasetStatus.READY
-        )
+        name = clean_dataset_name(options.name) if options.name else Path(filename).stem
+        dataset = Dataset(owner_id=owner_id, name=name[:200], status=DatasetStatus.READY)
         self.datasets.add(dataset)
         version = DatasetVersion(
             dataset_id=dataset.id,
@@ -264,6 +289,8 @@ def to_read(dataset: Dataset, *, analysis_job: Job | None = None, used: bool = F
             "exact": duplicates.get("exact", 0),
             "near": duplicates.get("near", 0),
             "threshold": duplicates.get("threshold"),
+            # False for large uploads: their near-duplicates are searched by the analysis job.
+            "near_searched": duplicates.get("near_searched", True),
             "exact_ids": list(duplicates.get("exact_ids") or [])[:1000],
             "near_ids": list(duplicates.get("near_ids") or [])[:1000],
             "examples": duplicates.get("examples", [])[:20],

@@ -17,7 +17,12 @@ class BleuRougeSuite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rows_path: str | None = Field(default=None, description="A JSONL of normalised rows on the server.")
+    rows_path: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="A JSONL of normalised rows in the evaluation data folders (members: the data dir's "
+        "eval-data/; admins: FTSTUDIO_EVAL_DATA_ROOTS). Prefer dataset_id.",
+    )
     dataset_id: int | None = Field(default=None, description="Use this dataset's validation split.")
     dataset_version: int | None = Field(default=None, ge=1)
     limit: int = Field(default=40, ge=2, le=5000, description="Score the first N rows.")
@@ -31,7 +36,12 @@ class MmcuSuite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data_dir: str = Field(min_length=1, description="An MMCU-layout folder on the server.")
+    data_dir: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="An MMCU-layout folder in the evaluation data folders (members: the data dir's "
+        "eval-data/; admins: FTSTUDIO_EVAL_DATA_ROOTS).",
+    )
     mode: Literal["likelihood", "reference"] = Field(
         default="likelihood",
         description="likelihood: the answer letter the model finds most likely; reference: MMCU's "

@@ -26,7 +26,8 @@ from app.evaluations.schemas import (
 )
 from app.jobs.progress import build_progress
 from app.jobs.service import JobService
-from app.models import Job, JobKind, JobStatus, Score
+from app.models import Job, JobKind, JobStatus, Role, Score, User
+from app.safe_paths import UnsafePath, resolve_inside
 from app.settings import get_settings
 
 MMCU_DOMAINS = ("医疗", "法律", "心理", "教育")
@@ -79,13 +80,9 @@ class EvaluationService:
             br = suite.bleu_rouge
             data_dir = get_settings().resolved_data_dir
             if br.rows_path:
-                path = Path(br.rows_path).expanduser()
-                if not path.is_file():
-                    raise InvalidInput(
-                        f"suite.bleu_rouge.rows_path '{br.rows_path}' is not a file on the server.",
-                        field="suite.bleu_rouge.rows_path",
-                    )
-                rows_path = str(path.resolve())
+                rows_path = str(
+                    self._eval_file(owner_id, br.rows_path, "suite.bleu_rouge.rows_path", file=True)
+                )
             elif br.dataset_id is not None:
                 version = DatasetRepository(self.session).resolve_version(
                     owner_id, br.dataset_id, br.dataset_version
@@ -105,13 +102,7 @@ class EvaluationService:
             out["bleu_rouge"] = {"rows_path": rows_path, "limit": br.limit, "generation": br.generation}
         if suite.mmcu is not None:
             mm = suite.mmcu
-            folder = Path(mm.data_dir).expanduser()
-            if not (folder.is_dir() and (folder / "test").is_dir()) and not folder.is_file():
-                raise InvalidInput(
-                    f"suite.mmcu.data_dir '{mm.data_dir}' is neither an MMCU-layout folder (with test/) nor "
-                    "a flat CSV/JSONL of questions on the server.",
-                    field="suite.mmcu.data_dir",
-                )
+            folder = self._eval_file(owner_id, mm.data_dir, "suite.mmcu.data_dir", file=False)
             out["mmcu"] = {
                 "data_dir": str(folder.resolve()),
                 "mode": mm.mode,
@@ -119,6 +110,32 @@ class EvaluationService:
                 "limit": mm.limit,
             }
         return out
+
+    def _eval_file(self, owner_id: int, text: str, field: str, *, file: bool) -> Path:
+        """A user-named evaluation file or folder, resolved inside the folders this user may read
+        (members: the studio's eval-data folder; admins: FTSTUDIO_EVAL_DATA_ROOTS). One message for
+        "outside", "missing" and "wrong kind", so the answer never tells which host files exist."""
+        settings = get_settings()
+        user = self.session.get(User, owner_id)
+        admin = user is not None and user.role == Role.ADMIN
+        roots = settings.resolved_eval_data_roots if admin else [settings.eval_data_dir]
+        if file:
+            expected = "a JSONL file of normalised rows"
+        else:
+            expected = "an MMCU-layout folder (with test/) or a flat CSV/JSONL of questions"
+        message = (
+            f"{field} '{text[:300]}' is not {expected} inside the evaluation data folders "
+            f"({'FTSTUDIO_EVAL_DATA_ROOTS' if admin else 'the studio data folder eval-data/'}); "
+            "to score a dataset, give dataset_id instead."
+        )
+        try:
+            path = resolve_inside(text, roots)
+        except UnsafePath:
+            raise InvalidInput(message, field=field) from None
+        ok = path.is_file() if file else (path.is_dir() and (path / "test").is_dir()) or path.is_file()
+        if not ok:
+            raise InvalidInput(message, field=field)
+        return path
 
     @staticmethod
     def _model_config(path: str, gguf_file: str | None, trust: bool, adapter: str | None) -> dict[str, Any]:

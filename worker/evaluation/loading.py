@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from worker.safe_loading import check_adapter_folder, weight_kwargs
+
 
 class ModelLoadError(ValueError):
     """The model, adapter or tokenizer could not be loaded; the message says which and why."""
@@ -38,7 +40,9 @@ def load_for_eval(
     # there and change the numbers).
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, **weight_kwargs(gguf_file=gguf_file, trust_remote_code=trust_remote_code)
+        )
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"could not load model {path!r}: {exc}") from None
     tok_source = path
@@ -49,6 +53,10 @@ def load_for_eval(
 
         if Path(adapter_path, "tokenizer_config.json").is_file():
             tok_source = adapter_path
+        try:
+            check_adapter_folder(adapter_path)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
         model = PeftModel.from_pretrained(model, adapter_path)
     try:
         tok_kwargs = {k: v for k, v in kwargs.items() if tok_source == path or k == "trust_remote_code"}

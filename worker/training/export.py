@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.jobs.hyperparameters import METHODS
+from worker.safe_loading import weight_kwargs
 from worker.training.config import BaseModelSpec
 from worker.training.events import EventWriter, write_error
 
@@ -79,9 +80,11 @@ def _load_base(spec: BaseModelSpec, path: str | None = None) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch.float32}
-    if spec.gguf_file and path is None:
-        kwargs["gguf_file"] = spec.gguf_file
+    gguf_file = spec.gguf_file if path is None else None
+    kwargs: dict[str, Any] = {
+        **weight_kwargs(gguf_file=gguf_file, trust_remote_code=spec.trust_remote_code),
+        "dtype": torch.float32,
+    }
     try:
         # fp32, never quantised: a QLoRA adapter merges into full-precision base weights, not 4-bit ones.
         return AutoModelForCausalLM.from_pretrained(path or spec.path, **kwargs)

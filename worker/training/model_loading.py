@@ -6,6 +6,7 @@ import types
 from typing import Any
 
 from app.jobs.hyperparameters import TrainHyperparameters
+from worker.safe_loading import weight_kwargs
 from worker.training.config import BaseModelSpec, ConfigError
 
 
@@ -37,7 +38,9 @@ def load_model(spec: BaseModelSpec, method: types.ModuleType, hp: TrainHyperpara
 
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            spec.path, **_common_kwargs(spec), **method.load_kwargs(hp)
+            spec.path,
+            **weight_kwargs(gguf_file=spec.gguf_file, trust_remote_code=spec.trust_remote_code),
+            **method.load_kwargs(hp),
         )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"could not load base model {spec.path!r}: {exc}") from None

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # datasketch pulls in scipy (~1 s): imported on first use, no
 
 NUM_PERM = 128  # signature length; the estimate's standard error is sqrt(J(1-J)/NUM_PERM) (Broder 1997)
 SHINGLE = 3
+SIGN_BLOCK = 4096  # shingles hashed at once: bounds a signature's memory to ~4 MB whatever the row length
 MAX_EXAMPLES = 20
 EXAMPLE_CHARS = 200
 _WS = re.compile(r"\s+")
@@ -101,7 +102,11 @@ class _Signer:
     def sign(self, text: str) -> MinHash:
         m = self._base.copy()
         hashes = _shingle_hashes(text)
-        m.update_batch([hashes] if self._whole_array else hashes)
+        # In blocks: update_batch builds a NUM_PERM x len(block) uint64 matrix (1 KiB per shingle), so one
+        # 1M-character row once took 1 GB. A minimum taken block by block is the same minimum.
+        for start in range(0, len(hashes), SIGN_BLOCK):
+            block = hashes[start : start + SIGN_BLOCK]
+            m.update_batch([block] if self._whole_array else block)
         return m
 
 
@@ -146,7 +151,7 @@ def _tick(progress: Progress | None, done: int, total: int) -> None:
 
 
 def find_duplicates(
-    rows: list[dict], *, near_threshold: float = 0.8, progress: Progress | None = None
+    rows: list[dict], *, near_threshold: float = 0.8, progress: Progress | None = None, near: bool = True
 ) -> dict:
     """Later copies of earlier rows. `rows` indices are 0-based positions in `rows`.
 
@@ -175,6 +180,8 @@ def find_duplicates(
                 examples.append(_example("exact", first, i, rows, rows, None))
             continue
         seen[key] = i
+        if not near:
+            continue
         m = signer.sign(_shingle_text(normalised))
         best, best_sim = _best_match(lsh, m, signatures, near_threshold)
         if best is not None:
@@ -186,6 +193,7 @@ def find_duplicates(
         signatures[i] = m.hashvalues
     _tick(progress, len(rows), len(rows))
     return {"exact": len(exact_rows), "near": len(near_rows), "threshold": near_threshold,
+            "near_searched": near,
             "exact_rows": exact_rows, "near_rows": near_rows,
             "exact_ids": [rows[i].get("id") for i in exact_rows],
             "near_ids": [rows[i].get("id") for i in near_rows], "examples": examples}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 
 from charset_normalizer import from_bytes
 
@@ -46,6 +47,28 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
+# What a Western European text holds besides letters: typographic quotes, dashes, currency, degrees...
+_WESTERN_SIGNS = set("’‘“”„–—…€£¥°«»·©®™§¿¡ ×÷ªº¹²³½¼¾")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def _plausible_western(text: str) -> bool:
+    """Text decoded as CP1252/Latin-1 that reads like a Western language: few non-ASCII characters, nearly
+    all letters (é, ß, ñ) or common signs, standing alone inside words. Chinese, Japanese or Cyrillic bytes
+    decoded this way give symbol soup (¤, ±, ³) or long runs of accented letters instead."""
+    non_ascii = [ch for ch in text if ord(ch) > 127]
+    if not non_ascii:
+        return True
+    letters = sum(ch.isalpha() for ch in text)
+    if len(non_ascii) > 0.5 * max(1, letters):
+        return False
+    usual = sum(1 for ch in non_ascii if (ch.isalpha() and ord(ch) < 0x250) or ch in _WESTERN_SIGNS)
+    if usual < 0.95 * len(non_ascii):
+        return False
+    runs = _NON_ASCII_RUN.findall(text)
+    return sum(len(run) >= 3 for run in runs) <= 0.05 * len(runs)
+
+
 def _try(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
@@ -57,7 +80,8 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Return (text, encoding label); raise IngestError for binary data or an undecodable file.
 
     Order: BOM, then strict UTF-8, UTF-16 without BOM, GB18030 (the superset of GB2312/GBK) when the
-    result is mostly CJK, then charset-normalizer's best guess.
+    result is mostly CJK, CP1252/Latin-1 when the result reads like a Western language, then
+    charset-normalizer's best guess (Big5, Shift-JIS, ...).
     """
     for bom, codec, label in _BOMS:
         if data.startswith(bom):
@@ -83,6 +107,12 @@ def decode_text(data: bytes) -> tuple[str, str]:
         private = any(0xE000 <= ord(ch) <= 0xF8FF for ch in non_ascii)
         if non_ascii and not private and sum(map(_is_cjk, non_ascii)) / len(non_ascii) >= _MIN_CJK_SHARE:
             label = "GBK" if _try(data, "gbk") is not None else "GB18030"
+            return text, label
+    # Western European files (Excel's "CSV" on Windows) before the statistical guess: charset-normalizer
+    # once read a Latin-1 "café" as CP775 ("cafķ") and the dataset was stored garbled.
+    for codec, label in (("cp1252", "CP1252"), ("latin-1", "ISO-8859-1")):
+        text = _try(data, codec)
+        if text is not None and _plausible_western(text):
             return text, label
     best = from_bytes(data[: 1 << 20]).best()
     if best is None or best.encoding is None:

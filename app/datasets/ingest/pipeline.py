@@ -25,6 +25,8 @@ DETECTION_SAMPLE = 200  # records looked at to recognise the format
 def _row_id(record: dict, position: int, used: set[str]) -> str:
     """The source's own id when it is a unique string (traceable in review), else row-<position>."""
     own = record.get("id")
+    if isinstance(own, str) and (len(own) > 200 or any(0xD800 <= ord(c) <= 0xDFFF for c in own)):
+        own = None  # an id we could not store or show; the row keeps its position instead
     if isinstance(own, str | int) and not isinstance(own, bool) and str(own).strip() and str(own) not in used:
         return str(own)
     fallback = f"row-{position}"
@@ -79,7 +81,13 @@ def ingest_file(
     """
     options.check()
     safe_filename(original_filename)
-    raw = read_file(Path(path), original_filename=original_filename, max_bytes=options.max_bytes)
+    raw = read_file(
+        Path(path),
+        original_filename=original_filename,
+        max_bytes=options.max_bytes,
+        max_rows=options.max_rows,
+        max_xlsx_rows=options.max_xlsx_rows,
+    )
     if not raw.records:
         first = raw.problems[0]
         message = f"no valid rows; first problem at row {first.row}: {first.reason}"
@@ -97,6 +105,14 @@ def ingest_file(
         except RowError as exc:
             problems.append(RowProblem(position, exc.field, exc.reason))
             continue
+        length = sum(len(m["content"]) for m in checked.messages)
+        if length > options.max_row_chars:
+            # A hard limit, whatever on_invalid says: such a row costs memory in every later step.
+            raise IngestError(
+                f"row {position} is {length:,} characters long, over the limit of {options.max_row_chars:,} "
+                "characters per row (FTSTUDIO_MAX_ROW_CHARS); split long conversations",
+                field="row",
+            )
         row_id = _row_id(record, position, used_ids)
         used_ids.add(row_id)
         rows.append({"id": row_id, "messages": checked.messages})
@@ -119,7 +135,16 @@ def ingest_file(
             field=first.field,
             problems=problems[:MAX_REPORTED_PROBLEMS],
         )
-    duplicates = find_duplicates(rows, near_threshold=options.near_dup_threshold, progress=progress)
+    inline_limit = options.inline_near_dup_rows
+    near = inline_limit is None or len(rows) <= inline_limit or options.dedup == "drop_all"
+    duplicates = find_duplicates(
+        rows, near_threshold=options.near_dup_threshold, progress=progress, near=near
+    )
+    if not near:
+        raw.notes.append(
+            f"{len(rows):,} rows: near-duplicates are searched by the dataset analysis job (run it from the "
+            "dataset page), not during the upload; exact duplicates were checked here."
+        )
     drop: set[int] = set()
     if options.dedup in ("drop_exact", "drop_all"):
         drop.update(duplicates["exact_rows"])

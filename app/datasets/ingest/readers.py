@@ -23,6 +23,12 @@ _CONVERSATION_KEYS = ("messages", "conversations", "conversation")
 # More than this share of control characters (besides tab/CR/LF) means the "text" is binary data.
 _MAX_CONTROL_SHARE = 0.01
 _CSV_CELL_LIMIT = 64 * 1024 * 1024
+# An xlsx is a zip: before openpyxl reads it, its members must not expand past these (a zip bomb: a 98 KB
+# file once expanded into 300,000 rows and 28 s of web CPU). Real sheets compress 5-20x.
+_XLSX_MAX_RATIO = 100
+_XLSX_RATIO_FROM = 5 * 1024 * 1024  # small members may compress better; they cost nothing
+_XLSX_MAX_EXPANDED = 1024 * 1024 * 1024
+_TOO_DEEP = "the JSON is nested too deeply (more than a few hundred levels); it is not a dataset"
 
 
 @dataclass
@@ -38,8 +44,28 @@ class RawFile:
         return len(self.records) + len(self.problems)
 
 
-def read_file(path: Path, *, original_filename: str, max_bytes: int) -> RawFile:
+def read_file(
+    path: Path,
+    *,
+    original_filename: str,
+    max_bytes: int,
+    max_rows: int = 1_000_000,
+    max_xlsx_rows: int = 100_000,
+) -> RawFile:
     """Read `path` (named `original_filename` by the user); raise IngestError when it cannot be read."""
+    raw = _read_any(
+        path, original_filename=original_filename, max_bytes=max_bytes, max_xlsx_rows=max_xlsx_rows
+    )
+    if raw.num_source_rows > max_rows:
+        raise IngestError(
+            f"the file has {raw.num_source_rows:,} rows, over the limit of {max_rows:,} rows per upload; "
+            "split it into several datasets",
+            field="file",
+        )
+    return raw
+
+
+def _read_any(path: Path, *, original_filename: str, max_bytes: int, max_xlsx_rows: int) -> RawFile:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -53,7 +79,7 @@ def read_file(path: Path, *, original_filename: str, max_bytes: int) -> RawFile:
     with path.open("rb") as fh:
         head = fh.read(8)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _read_zip_container(path)
+        return _read_zip_container(path, max_xlsx_rows)
     if head.startswith(b"PAR1"):
         return _read_parquet(path)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -81,15 +107,44 @@ def _refuse_binary_text(text: str) -> None:
         raise IngestError("the file is binary, not text")
 
 
-def _read_zip_container(path: Path) -> RawFile:
+def _read_zip_container(path: Path, max_xlsx_rows: int) -> RawFile:
     try:
         with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-    except zipfile.BadZipFile as exc:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise IngestError("the file looks like a zip archive but is damaged") from exc
+    names = {info.filename for info in infos}
     if "xl/workbook.xml" in names:
-        return _read_xlsx(path)
+        _refuse_zip_bomb(infos)
+        return _read_xlsx(path, max_xlsx_rows)
     raise IngestError("zip archives are not supported; upload the JSON, JSONL, CSV, xlsx or Parquet inside")
+
+
+def _refuse_zip_bomb(infos: list[zipfile.ZipInfo]) -> None:
+    """Checked from the zip's directory, before a byte is inflated."""
+    expanded = sum(info.file_size for info in infos)
+    if expanded > _XLSX_MAX_EXPANDED:
+        raise IngestError(
+            f"the xlsx file expands to {expanded:,} bytes, over the limit of {_XLSX_MAX_EXPANDED:,}; "
+            "save it as CSV",
+            field="file",
+        )
+    for info in infos:
+        ratio = info.file_size / max(1, info.compress_size)
+        if info.file_size > _XLSX_RATIO_FROM and ratio > _XLSX_MAX_RATIO:
+            raise IngestError(
+                f"the xlsx file's {info.filename} expands {ratio:.0f} times (over {_XLSX_MAX_RATIO}): "
+                "it looks like a zip bomb, not a spreadsheet; save it as CSV",
+                field="file",
+            )
+
+
+def _loads(text: str) -> object:
+    """json.loads with deep nesting as a ValueError (json raises RecursionError, a 500 otherwise)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise IngestError(_TOO_DEEP) from None
 
 
 def _json_error(exc: json.JSONDecodeError) -> IngestError:
@@ -100,7 +155,7 @@ def _json_error(exc: json.JSONDecodeError) -> IngestError:
 def _read_json_or_jsonl(text: str, encoding: str, *, prefer_lines: bool) -> RawFile:
     if not prefer_lines:
         try:
-            data = json.loads(text)
+            data = _loads(text)
         except json.JSONDecodeError as exc:
             if exc.msg != "Extra data" or not text.lstrip().startswith("{"):
                 raise _json_error(exc) from exc
@@ -110,12 +165,12 @@ def _read_json_or_jsonl(text: str, encoding: str, *, prefer_lines: bool) -> RawF
     lines = text.split("\n")  # not splitlines(): U+2028 inside a JSON string is legal and is not a row end
     non_blank = [ln for ln in lines if ln.strip()]
     first_is_record = False
-    with contextlib.suppress(json.JSONDecodeError):
+    with contextlib.suppress(json.JSONDecodeError, RecursionError):
         first_is_record = isinstance(json.loads(non_blank[0]), dict)
     if not first_is_record or len(non_blank) == 1:
         # One JSON value spread over several lines ({"data": [...]}), or a file of a single object.
         try:
-            data = json.loads(text)
+            data = _loads(text)
         except json.JSONDecodeError as exc:
             raise _json_error(exc) from exc
         return _from_json_value(data, encoding)
@@ -127,6 +182,9 @@ def _read_json_or_jsonl(text: str, encoding: str, *, prefer_lines: bool) -> RawF
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raw.problems.append(RowProblem(number, "line", f"invalid JSON at column {exc.colno}: {exc.msg}"))
+            continue
+        except RecursionError:
+            raw.problems.append(RowProblem(number, "line", _TOO_DEEP))
             continue
         if isinstance(value, dict):
             raw.records.append((number, value))
@@ -216,13 +274,19 @@ def _read_delimited(text: str, encoding: str, *, tab: bool) -> RawFile:
     return raw
 
 
-def _read_xlsx(path: Path) -> RawFile:
+def _without_path(exc: BaseException, path: Path) -> str:
+    """A library's error message without the server's temporary path (it names our file, not theirs)."""
+    text = str(exc).replace(str(path), "the file").replace(str(path.parent), "")
+    return text[:300] or type(exc).__name__
+
+
+def _read_xlsx(path: Path, max_rows: int) -> RawFile:
     from openpyxl import load_workbook  # imported here: only xlsx uploads pay for it
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for damaged files
-        raise IngestError(f"the xlsx file cannot be opened: {exc}") from exc
+        raise IngestError(f"the xlsx file cannot be opened: {_without_path(exc, path)}") from exc
     try:
         sheet = workbook.worksheets[0]
         raw = RawFile(file_type="xlsx", encoding="binary")
@@ -236,7 +300,17 @@ def _read_xlsx(path: Path) -> RawFile:
             if header is None:
                 header = _header(list(values), "first sheet's header row")
                 continue
+            if len(raw.records) >= max_rows:
+                raise IngestError(
+                    f"the sheet has more than {max_rows:,} rows, the limit for xlsx uploads; save it as CSV "
+                    "or JSONL (their limit is higher)",
+                    field="file",
+                )
             raw.records.append((number, {h: v for h, v in zip(header, values, strict=False) if h}))
+    except IngestError:
+        raise
+    except Exception as exc:  # a damaged sheet fails while streaming, not only when opened
+        raise IngestError(f"the xlsx file cannot be read: {_without_path(exc, path)}") from exc
     finally:
         workbook.close()
     if not raw.records:
@@ -250,7 +324,7 @@ def _read_parquet(path: Path) -> RawFile:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError... for damaged files
-        raise IngestError(f"the Parquet file cannot be read: {exc}") from exc
+        raise IngestError(f"the Parquet file cannot be read: {_without_path(exc, path)}") from exc
     rows = table.to_pylist()
     if not rows:
         raise IngestError("the Parquet file has no rows")

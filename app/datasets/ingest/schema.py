@@ -41,6 +41,13 @@ class IngestOptions:
     max_chars: int | None = None  # rows longer than this (all turns together) are invalid
     near_dup_threshold: float = 0.8  # Jaccard similarity of character 3-gram sets (MinHash LSH)
     dedup: str = "report"  # "report" | "drop_exact" | "drop_all"
+    # Hard limits (the studio's settings): a row over max_row_chars refuses the whole file (a 422), as
+    # does a file of more than max_rows rows; xlsx has its own, lower, row cap (parsing it is slow).
+    max_row_chars: int = 500_000
+    max_rows: int = 1_000_000
+    max_xlsx_rows: int = 100_000
+    # Near-duplicate search is skipped above this many rows (None: always run); the analysis job does it.
+    inline_near_dup_rows: int | None = None
 
     def check(self) -> None:
         """Raise IngestError for option values the engine does not know."""

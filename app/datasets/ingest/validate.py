@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.datasets.ingest.formats import Turn
 from app.datasets.ingest.schema import RowError
+
+# A lone UTF-16 surrogate ("\ud800" in JSON) is a str Python holds but cannot write as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: str, field: str) -> str:
+    if _SURROGATE.search(value):
+        raise RowError(field, "the text holds a lone UTF-16 surrogate (like \\ud800): not valid Unicode")
+    return value
 
 
 @dataclass
@@ -17,7 +27,7 @@ class Checked:
 def content_text(value: object, field: str) -> str:
     """Content as text: strings as they are, spreadsheet numbers as text, typed text parts joined."""
     if isinstance(value, str):
-        return value
+        return _text(value, field)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -36,7 +46,7 @@ def content_text(value: object, field: str) -> str:
             text = part.get("text", part.get("value"))
             if not isinstance(text, str):
                 raise RowError(f"{field}[{i}]", "a text part has no text")
-            pieces.append(text)
+            pieces.append(_text(text, f"{field}[{i}]"))
         return "".join(pieces)
     raise RowError(field, "content must be text")
 
