@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
@@ -33,6 +34,8 @@ def _optional_routers() -> list:
         "app.evaluations.views",
         "app.exports.api",
         "app.exports.views",
+        "app.admin.api",
+        "app.admin.views",
     ):
         try:
             module = __import__(module_name, fromlist=["router"])
@@ -91,8 +94,19 @@ def create_app() -> FastAPI:
             status_code=422,
         )
 
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def overloaded(request: Request, exc: SQLAlchemyTimeoutError) -> Response:
+        # Every database connection is busy: say so at once rather than queue the request for minutes.
+        log.warning("database pool exhausted on %s", request.url.path)
+        return JSONResponse(
+            {"detail": "The studio is busy; try again in a few seconds."},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
     @app.get("/api/v1/health", tags=["meta"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
+        # async: answered on the event loop, never waiting behind a full thread pool.
         return {"status": "ok"}
 
     for router in (
