@@ -18,8 +18,9 @@ from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
 SCHEME = "ftstudio-fs"
-# A queue name becomes part of a file name in the broker folder: never a path, never "..".
-_SAFE_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# A queue name becomes part of a file name in the broker folder: never a path, never "..". Celery's own
+# queues count too (the control queue is "celery@HOST.celery.pidbox").
+_SAFE_QUEUE = re.compile(r"^[A-Za-z0-9@][A-Za-z0-9_.@:-]{0,199}$")
 
 
 def check_queue_name(queue: str) -> str:

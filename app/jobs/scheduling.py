@@ -77,12 +77,13 @@ def running_by_owner(session: Session) -> dict[int, int]:
 
 def start_order(queued: Sequence[Job], running: dict[int, int]) -> list[Job]:
     """The order in which these queued jobs start (see the module's docstring)."""
-    turn: dict[tuple[int, int], int] = defaultdict(int)
+    # An owner's turn counts its running jobs plus its jobs ahead in this order (in any priority), which is
+    # what they will be once started: the view predicts exactly what successive claims do.
+    turn: dict[int, int] = defaultdict(int)
     keyed = []
     for job in sorted(queued, key=lambda j: (-(j.priority or 0), j.id)):
-        slot = (job.priority or 0, job.owner_id)
-        keyed.append(((-(job.priority or 0), running.get(job.owner_id, 0) + turn[slot], job.id), job))
-        turn[slot] += 1
+        keyed.append(((-(job.priority or 0), running.get(job.owner_id, 0) + turn[job.owner_id], job.id), job))
+        turn[job.owner_id] += 1
     return [job for _key, job in sorted(keyed, key=lambda pair: pair[0])]
 
 
