@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -53,8 +53,14 @@ def session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, closed afterwards. Services commit."""
+async def get_session() -> AsyncIterator[Session]:
+    """FastAPI dependency: one session per request, closed afterwards. Services commit.
+
+    Async on purpose: FastAPI runs a sync dependency's cleanup on the same 40-thread pool as the routes, so
+    under a burst each finished request waited behind new ones for a thread to close its session, holding
+    its connection meanwhile: the pool ran dry and requests failed (issue 9). Here the close (returning the
+    connection, a rollback) runs on the event loop as soon as the response is sent. The session itself
+    connects lazily, in the route's thread, on its first query."""
     session = session_factory()()
     try:
         yield session

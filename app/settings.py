@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=30, ge=0)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Requests inside the web app at once (fewer than its 40 threads and its connections); the others
+    # wait up to web_queue_timeout_seconds, then get a 503 with Retry-After (app/admission.py).
+    web_max_concurrent_requests: int = Field(default=32, ge=1)
+    web_queue_timeout_seconds: float = Field(default=10.0, gt=0)
     # A cheap job kind ("sleep") for queue tests and benchmarks only; off in production.
     enable_test_job_kinds: bool = False
     # The single local user until accounts arrive; every row still records its owner.

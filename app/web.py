@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
+from app.admission import AdmissionLimit
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
 from app.datasets import api as datasets_api
@@ -120,4 +121,9 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(REPO_ROOT / "static")), name="static")
+    app.add_middleware(
+        AdmissionLimit,
+        limit=settings.web_max_concurrent_requests,
+        wait_seconds=settings.web_queue_timeout_seconds,
+    )
     return app

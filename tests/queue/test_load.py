@@ -61,6 +61,7 @@ def test_a_burst_of_job_list_requests_gets_no_500_and_no_hang(embedded_studio, t
     try:
         wait_until(lambda: _up(url), 60, "the web server")
         statuses, health = asyncio.run(_burst(url, auth_headers(embedded_studio.data_dir)))
+        print("burst statuses:", dict(statuses), "health:", health)
         assert set(statuses) <= {200, 503}, statuses
         assert statuses[200] > 0, statuses
         assert health == 200
