@@ -1,8 +1,13 @@
-"""Sends jobs to the workers. The web process only needs a Celery *client*: tasks are sent by name,
-so it imports nothing of worker/ (and so nothing of torch)."""
+"""Wakes the workers. The web process only needs a Celery *client*: tasks are sent by name, so it imports
+nothing of worker/ (and so nothing of torch).
+
+A message is only a wake-up: the woken worker claims the best eligible queued job from the database
+(app/jobs/scheduling.py), so order and exactly-once come from the database, not from message order, and a
+message lost with a dying worker costs nothing (any live worker's sweep sends another)."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +19,20 @@ from app.settings import Settings, get_settings
 register_embedded_broker()
 
 RUN_JOB_TASK = "ftstudio.run_job"
+# Queue names become broker keys and, in embedded mode, parts of file names: letters, digits, - _ . only,
+# never a path ("..", "a/b").
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
+
+
+def valid_queue_name(name: str) -> bool:
+    return bool(QUEUE_NAME.fullmatch(name)) and ".." not in name
+
+
+def known_queues(settings: Settings | None = None) -> list[str]:
+    """The queues a job may name: the configured ones plus the default queue."""
+    settings = settings or get_settings()
+    names = [settings.default_queue, *settings.queues]
+    return [name for i, name in enumerate(names) if name not in names[:i] and valid_queue_name(name)]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -60,8 +79,10 @@ def _client(broker_url: str, data_dir: str) -> Celery:
 
 
 def enqueue_job(job_id: int, queue: str) -> str:
-    """Puts a job id on its queue and returns the Celery task id. Call after the job row is committed."""
+    """Wakes a worker of `queue` for this job and returns the Celery task id. Call after the commit."""
     settings = get_settings()
+    if not valid_queue_name(queue):
+        raise ValueError(f"invalid queue name {queue!r}")
     if settings.embedded_broker:
         settings.ensure_dirs()
     result = _client(settings.broker_url, str(settings.resolved_data_dir)).send_task(

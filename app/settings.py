@@ -53,6 +53,25 @@ class Settings(BaseSettings):
     # still found): the dataset analysis job does it on the worker.
     inline_near_dup_rows: int = Field(default=20_000, ge=0)
     default_queue: str = "gpu"
+    # The queues a job may name (the default queue is always one of them): an unknown queue would leave a
+    # job waiting for a worker that never comes, so it is refused with a 422.
+    queues: list[str] = Field(default_factory=lambda: ["gpu", "cpu"])
+    # A lost worker's job is queued again and resumes from its last checkpoint, this many runs at most.
+    auto_requeue: bool = True
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    # Running jobs per owner at once (0: no limit); owners take turns when several wait.
+    max_running_per_owner: int = Field(default=0, ge=0)
+    # Database connections of one process. The web serves sync routes on anyio's 40 threads, each may hold
+    # one connection; a full pool answers 503 after db_pool_timeout_seconds instead of hanging.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=30, ge=0)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Requests inside the web app at once (fewer than its 40 threads and its connections); the others
+    # wait up to web_queue_timeout_seconds, then get a 503 with Retry-After (app/admission.py).
+    web_max_concurrent_requests: int = Field(default=32, ge=1)
+    web_queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A cheap job kind ("sleep") for queue tests and benchmarks only; off in production.
+    enable_test_job_kinds: bool = False
     # The single local user until accounts arrive; every row still records its owner.
     default_owner: str = "local"
     default_language: str = "zh"

@@ -7,8 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app import http_errors
+from app.admission import AdmissionLimit
 from app.body_limit import BodyLimitMiddleware
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
@@ -37,6 +39,8 @@ def _optional_routers() -> list:
         "app.exports.views",
         "app.users.api",
         "app.users.views",
+        "app.admin.api",
+        "app.admin.views",
     ):
         try:
             module = __import__(module_name, fromlist=["router"])
@@ -85,8 +89,19 @@ def create_app() -> FastAPI:
 
     http_errors.install(app)  # validation errors, out-of-range numbers, the documented error shape
 
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def overloaded(request: Request, exc: SQLAlchemyTimeoutError) -> Response:
+        # Every database connection is busy: say so at once rather than queue the request for minutes.
+        log.warning("database pool exhausted on %s", request.url.path)
+        return JSONResponse(
+            {"detail": "The studio is busy; try again in a few seconds."},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
     @app.get("/api/v1/health", tags=["meta"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
+        # async: answered on the event loop, never waiting behind a full thread pool.
         return {"status": "ok"}
 
     for router in (
@@ -103,4 +118,9 @@ def create_app() -> FastAPI:
     from app.users.security import install as install_security  # sign-in, CSRF, Host, headers
 
     install_security(app, settings)
+    app.add_middleware(
+        AdmissionLimit,
+        limit=settings.web_max_concurrent_requests,
+        wait_seconds=settings.web_queue_timeout_seconds,
+    )
     return app

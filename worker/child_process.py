@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from app.migrations import REPO_ROOT
+from worker.orphan_guard import die_with_parent
 
 
 class ChildProcess:
@@ -25,6 +26,7 @@ class ChildProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own session and process group: killpg reaches all descendants
+            preexec_fn=die_with_parent,  # SIGKILL by the kernel if the worker dies (worker/orphan_guard.py)
         )
         self.pgid = self.process.pid
         self.terminate_sent_at: float | None = None

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from app.cli import api_commands
-from app.cli.runtime import REPO_ROOT, apply_flags, migrate, redact, worker_argv
+from app.cli.runtime import LocalWorker, apply_flags, exit_on_sigterm, migrate, redact, worker_argv
 
 cli = typer.Typer(
     help="FT Studio: fine-tune open LLMs on your own data.",
@@ -56,14 +56,14 @@ def up(
     typer.echo(f"Database: {redact(settings.sqlalchemy_url)}")
     typer.echo(f"Broker:   {redact(settings.broker_url)}")
     prepare_access(settings)  # refuses a non-loopback bind without an admin password
-    worker = subprocess.Popen(
-        worker_argv(queues, loglevel="WARNING"), cwd=REPO_ROOT, env=os.environ.copy(), start_new_session=True
-    )
-    typer.echo(f"FT Studio is running at http://{settings.host}:{settings.port}  (Ctrl-C stops it)")
+    exit_on_sigterm()
+    worker = LocalWorker(queues, grace_seconds=settings.cancel_grace_seconds + 15)
     try:
+        worker.start()
+        typer.echo(f"FT Studio is running at http://{settings.host}:{settings.port}  (Ctrl-C stops it)")
         _serve(settings.host, settings.port)
     finally:
-        _stop_worker(worker, settings.cancel_grace_seconds + 15)
+        worker.stop()
         typer.echo("Stopped.")
 
 
@@ -142,6 +142,7 @@ for _module in (
     "app.cli.export_command",
     "app.cli.users_command",
     "app.cli.admin_audit_command",
+    "app.cli.admin_command",
 ):
     try:
         __import__(_module, fromlist=["register"]).register(cli)

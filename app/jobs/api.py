@@ -51,6 +51,7 @@ def stream_events(
 ) -> StreamingResponse:
     """Server-sent events: `progress` (the job), `metric` (new metric rows), `end` when it finished."""
     JobService(session).get(job_id, user.scope_owner_id)
+    session.close()  # the stream reads with its own short sessions; this one must not hold a connection
     return StreamingResponse(
         job_event_stream(job_id, user.scope_owner_id, request),
         media_type="text/event-stream",

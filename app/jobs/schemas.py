@@ -70,6 +70,17 @@ class JobRead(BaseModel):
     finished_at: datetime | None
     heartbeat_at: datetime | None
     worker_id: str | None
+    # The queue (app/jobs/scheduling.py): `worker` is the worker's id, `attempts` 1 on the first run.
+    worker: str | None = None
+    attempts: int = 0
+    max_attempts: int | None = None
+    priority: int = 0
+    queue: str | None = None
+    requested_resources: dict[str, Any] = Field(default_factory=dict)
+    queue_position: int | None = Field(default=None, description="While queued: 1 = starts next.")
+    estimated_start_at: datetime | None = Field(
+        default=None, description="While queued: when the running jobs' ETAs free a worker for it."
+    )
 
 
 class MetricRead(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,11 +15,14 @@ from app.jobs.hyperparameters import METHODS, TrainHyperparameters
 from app.jobs.prediction import predict_peak_bytes
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
+from app.jobs.scheduling import QueueSlot, queue_slots, reap_lost_jobs, requested_resources, wake
 from app.jobs.schemas import JobRead, ResumeRequest, TrainJobCreate
 from app.models import Job, JobKind, JobStatus, utcnow
-from app.queue import enqueue_job
+from app.queue import enqueue_job, known_queues
 from app.settings import get_settings
 from app.users.quotas import check_job_quota
+
+log = logging.getLogger("ftstudio.jobs")
 
 
 def validate_hyperparameters(method: str, values: dict[str, Any]) -> TrainHyperparameters:
@@ -55,11 +58,18 @@ class JobService:
             raise NotFound(f"Job {job_id} does not exist.")
         return job
 
-    def read(self, job_id: int, owner_id: int) -> JobRead:
-        return build_job_read(self.get(job_id, owner_id))
+    def read(self, job_id: int, owner_id: int | None) -> JobRead:
+        job = self.get(job_id, owner_id)
+        slots = queue_slots(self.session) if job.status == JobStatus.QUEUED else {}
+        return with_queue_fields(build_job_read(job), job, slots)
 
-    def list(self, owner_id: int, *, kind: str | None = None, status: str | None = None) -> list[JobRead]:
-        return [build_job_read(job) for job in self.jobs.list(owner_id, kind=kind, status=status)]
+    def list(
+        self, owner_id: int | None, *, kind: str | None = None, status: str | None = None
+    ) -> list[JobRead]:
+        jobs = self.jobs.list(owner_id, kind=kind, status=status)
+        # One query for every queued job's position, not one per job.
+        slots = queue_slots(self.session) if any(j.status == JobStatus.QUEUED for j in jobs) else {}
+        return [with_queue_fields(build_job_read(job), job, slots) for job in jobs]
 
     # --- creating ------------------------------------------------------------------------------
     def create_train_job(self, owner_id: int, request: TrainJobCreate) -> Job:
@@ -102,8 +112,9 @@ class JobService:
             dataset_version_id=version.id,
             config=config,
             name=request.name,
-            queue=request.queue or get_settings().default_queue,
+            queue=checked_queue(request.queue),
             predicted_peak_bytes=prediction.get("gpu"),
+            requested_resources=requested_resources(JobKind.TRAIN, config, prediction),
             result={"predicted_peak_bytes": prediction},
         )
         return self._commit_and_enqueue(job)
@@ -135,6 +146,8 @@ class JobService:
             parent_job_id=parent.id,
             name=f"{parent.name or f'job {parent.id}'} (resumed at step {checkpoint.step})",
             queue=parent.queue,
+            priority=parent.priority,
+            requested_resources=parent.requested_resources or {},
         )
         return self._commit_and_enqueue(job)
 
@@ -149,8 +162,11 @@ class JobService:
         parent_job_id: int | None = None,
         dataset_version_id: int | None = None,
         queue: str | None = None,
+        priority: int = 0,
     ) -> Job:
         """The seam for the other kinds (eval, export, dataset analysis): same queue, same supervision."""
+        if kind not in set(JobKind) and not (kind == "sleep" and get_settings().enable_test_job_kinds):
+            raise InvalidInput(f"Unknown job kind '{kind}'.", field="kind")
         job = Job(
             owner_id=owner_id,
             kind=kind,
@@ -159,7 +175,9 @@ class JobService:
             base_model_id=base_model_id,
             parent_job_id=parent_job_id,
             dataset_version_id=dataset_version_id,
-            queue=queue or get_settings().default_queue,
+            queue=checked_queue(queue),
+            priority=priority,
+            requested_resources=requested_resources(kind, config, None),
         )
         return self._commit_and_enqueue(job)
 
@@ -168,18 +186,12 @@ class JobService:
         self.jobs.add(job)
         self.session.commit()
         # After the commit, so a fast worker never looks for a row that is not there yet.
+        # The message only wakes a worker: the job is in the database, and if the broker is down right now
+        # (Redis restarting) a worker's sweep wakes one for it later. It never sits queued forever.
         try:
-            task_id = enqueue_job(job.id, job.queue)
-        except Exception as exc:  # broker down: the job must not sit queued forever
-            job.status, job.error, job.finished_at = (
-                JobStatus.FAILED,
-                f"Could not reach the queue: {exc}",
-                utcnow(),
-            )
-            self.session.commit()
-            raise Conflict(f"The job was saved but the queue is unreachable ({exc}).") from exc
-        job.result = {**(job.result or {}), "celery_task_id": task_id}
-        self.session.commit()
+            enqueue_job(job.id, job.queue)
+        except Exception as exc:
+            log.warning("job %s saved; waking a worker failed (%s), the sweep will retry", job.id, exc)
         return job
 
     # --- cancelling ----------------------------------------------------------------------------
@@ -196,10 +208,34 @@ class JobService:
         return job
 
     def reap_stale(self) -> int:
-        settings = get_settings()
-        now = datetime.now(UTC)
-        count = self.jobs.mark_stale_running_interrupted(
-            now - timedelta(seconds=settings.heartbeat_timeout_seconds), now
-        )
+        """Running jobs whose worker is gone become interrupted and, with attempts left, queued again."""
+        requeued = reap_lost_jobs(self.session)
         self.session.commit()
-        return count
+        wake(requeued)
+        return len(requeued)
+
+
+def checked_queue(queue: str | None) -> str:
+    """One of the known queues (settings.queues and the default), else a 422 before any row is written."""
+    settings = get_settings()
+    name = queue or settings.default_queue
+    allowed = known_queues(settings)
+    if name not in allowed:
+        raise InvalidInput(f"Unknown queue '{name}'. Choose one of: {', '.join(allowed)}.", field="queue")
+    return name
+
+
+def with_queue_fields(read: JobRead, job: Job, slots: dict[int, QueueSlot]) -> JobRead:
+    slot = slots.get(job.id) if job.status == JobStatus.QUEUED else None
+    return read.model_copy(
+        update={
+            "worker": job.worker_id,
+            "attempts": job.attempts or 0,
+            "max_attempts": job.max_attempts or get_settings().job_max_attempts,
+            "priority": job.priority or 0,
+            "queue": job.queue,
+            "requested_resources": job.requested_resources or {},
+            "queue_position": slot.position if slot else None,
+            "estimated_start_at": slot.estimated_start_at if slot else None,
+        }
+    )

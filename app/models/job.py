@@ -61,6 +61,13 @@ class Job(OwnedMixin, Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The queue's order: higher priority first, then by id (FIFO). Admins raise, lower or move to the top.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    # Runs started so far (1 on the first run); a lost worker's job is queued again while below max_attempts.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the setting
+    # What the job needs on one node: {"gpus": n, "gpu_memory_bytes": per GPU, "processes": n}.
+    requested_resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     checkpoints: Mapped[list[Checkpoint]] = relationship(
         back_populates="job", order_by="Checkpoint.step", cascade="all, delete-orphan"

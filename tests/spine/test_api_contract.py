@@ -81,7 +81,7 @@ def test_a_queued_job_can_be_cancelled_before_it_starts(
             "dataset_id": dataset_id,
             "base_model": tiny_model_id,
             "method": "lora",
-            "queue": "nobody-listens-here",
+            # The test's default queue: no worker listens here (an unknown queue is a 422, see below).
             "hyperparameters": {"max_steps": 3},
         },
     )
