@@ -20,6 +20,7 @@ from worker.child_process import ChildProcess, log_tail
 from worker.event_sink import EventSink
 from worker.job_kinds import SPEC_BUILDERS, success_hook
 from worker.metrics_tail import MetricsTail
+from worker.notify import job_reached_final_state
 
 log = logging.getLogger("ftstudio.worker")
 
@@ -166,3 +167,4 @@ def _finish(job_id: int, status: str, error: str | None) -> None:
         job.status, job.finished_at, job.heartbeat_at = status, utcnow(), utcnow()
         if error:
             job.error = error[:20000]
+    job_reached_final_state(job_id, status)  # live watchers + webhooks (worker/notify.py)
