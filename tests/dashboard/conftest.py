@@ -52,7 +52,9 @@ def add_metric(job_id: int, step: int, **fields: Any) -> int:
     from app.models import JobMetric, utcnow
 
     with session_scope() as session:
-        row = JobMetric(job_id=job_id, step=step, kind=fields.pop("kind", "train"), created_at=utcnow(), **fields)
+        row = JobMetric(
+            job_id=job_id, step=step, kind=fields.pop("kind", "train"), created_at=utcnow(), **fields
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -63,7 +65,9 @@ def add_score(job_id: int, suite: str, metric: str, value: float, domain: str | 
     from app.models import Score, utcnow
 
     with session_scope() as session:
-        session.add(Score(job_id=job_id, suite=suite, metric=metric, domain=domain, value=value, created_at=utcnow()))
+        session.add(
+            Score(job_id=job_id, suite=suite, metric=metric, domain=domain, value=value, created_at=utcnow())
+        )
 
 
 def job_events(job_id: int, kind: str) -> list[Any]:
@@ -90,7 +94,9 @@ class WebhookReceiver:
                 signature = self.headers.get("X-FTStudio-Signature-256")
                 valid = None
                 if receiver.secret is not None:
-                    expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                    expected = (
+                        "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                    )
                     valid = signature is not None and hmac.compare_digest(expected, signature)
                 with receiver.lock:
                     receiver.requests.append(
