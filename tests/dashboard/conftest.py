@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.clients import studio_client
-from tests.spine.conftest import make_studio, tiny_model_dir  # noqa: F401 (fixture re-export)
+from tests.spine.conftest import embedded, make_studio, tiny_model_dir  # noqa: F401 (fixture re-export)
 from tests.spine.studio import Studio
 
 
