@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    # Notifications (worker/notify.py): a global webhook for every job's end and collapse flags, the
+    # HMAC-SHA256 secret signing every webhook body (per-job URLs too), and the bounded retry schedule.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=2.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # Heartbeats older than this mark a running job as interrupted (its worker is gone).
     heartbeat_timeout_seconds: float = Field(default=90.0, gt=0)
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)

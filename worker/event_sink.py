@@ -6,8 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from app.jobs.live import publish
 from app.models import Checkpoint, Job, JobEvent, JobMetric, utcnow
 
 # Events that become rows the job page lists (beyond metrics and checkpoints).
@@ -39,6 +41,8 @@ class EventSink:
         self.end_event: dict[str, Any] | None = None
 
     def apply(self, session: Session, job: Job, events: list[dict[str, Any]]) -> None:
+        if events:
+            self._after_commit(session)
         now = utcnow()
         for event in events:
             kind = event.get("event")
@@ -84,10 +88,28 @@ class EventSink:
                 )
                 if kind == "collapse":
                     flags = list((job.result or {}).get("flags", []))
-                    flags.append(
-                        {"step": event.get("step"), "reason": message, "action": event.get("action")}
-                    )
+                    flag = {"step": event.get("step"), "reason": message, "action": event.get("action")}
+                    flags.append(flag)
                     job.result = {**(job.result or {}), "flags": flags}
+                    session.info.setdefault("ftstudio_collapse_flags", []).append(flag)
+
+    def _after_commit(self, session: Session) -> None:
+        """Once these rows are committed (the supervisor's session_scope commits), wake the job's live
+        streams and send collapse webhooks: a watcher woken before the commit would read nothing new."""
+        if session.info.get("ftstudio_live_hook"):
+            return
+        session.info["ftstudio_live_hook"] = True
+        job_id = self.job_id
+
+        def committed(committed_session: Session) -> None:
+            committed_session.info.pop("ftstudio_live_hook", None)
+            publish(job_id)
+            for flag in committed_session.info.pop("ftstudio_collapse_flags", []):
+                from worker.notify import collapse_flagged  # the notifier pulls httpx: only when needed
+
+                collapse_flagged(job_id, flag)
+
+        sa_event.listen(session, "after_commit", committed, once=True)
 
     def _train(self, session: Session, job: Job, event: dict[str, Any], now: Any) -> None:
         step = int(event.get("step", 0))

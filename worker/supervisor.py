@@ -25,6 +25,7 @@ from worker.child_process import ChildProcess, log_tail
 from worker.event_sink import EventSink
 from worker.job_kinds import SPEC_BUILDERS, success_hook
 from worker.metrics_tail import MetricsTail
+from worker.notify import job_reached_final_state
 from worker.orphan_guard import SUPERVISOR_PID_ENV
 from worker.tasks.test_kinds import test_kind_builder
 
@@ -304,3 +305,4 @@ def _finish(job_id: int, status: str, error: str | None) -> None:
             # The worker is stopping (drain, deploy, Ctrl-C): the job continues on the next worker.
             requeued = [job] if requeue(session, job, "The worker was stopped while this job ran.") else []
     wake(requeued)
+    job_reached_final_state(job_id, status)  # live watchers + webhooks (worker/notify.py)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from app.db import session_factory
 from app.deps import CurrentUser, SessionDep
+from app.errors import NotFound
+from app.jobs.compare import CompareRead, compare_jobs, parse_ids
 from app.jobs.event_stream import job_event_stream
+from app.jobs.logs import MAX_TAIL, JobLogRead, job_log_tail
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobEventRead, JobRead, MetricRead, ResumeRequest, TrainJobCreate
 from app.jobs.service import JobService
@@ -26,6 +30,14 @@ def list_jobs(
     return JobService(session).list(user.scope_owner_id, kind=kind, status=status)
 
 
+@router.get("/compare", response_model=CompareRead)
+def compare(
+    session: SessionDep, user: CurrentUser, ids: list[str] = Query(description="Job ids: ids=1,2,3")
+) -> CompareRead:
+    """Two or more jobs' loss curves, configs and scores side by side (``differs`` marks what changed)."""
+    return compare_jobs(session, parse_ids(ids), user.scope_owner_id)
+
+
 @router.get("/{job_id}", response_model=JobRead)
 def get_job(job_id: int, session: SessionDep, user: CurrentUser) -> JobRead:
     return JobService(session).read(job_id, user.scope_owner_id)
@@ -45,13 +57,24 @@ def get_job_events(job_id: int, session: SessionDep, user: CurrentUser) -> list[
     return [JobEventRead.model_validate(e) for e in JobRepository(session).events(job_id)]
 
 
+@router.get("/{job_id}/logs", response_model=JobLogRead)
+def get_logs(
+    job_id: int, session: SessionDep, user: CurrentUser, tail: int = Query(default=100, ge=1, le=MAX_TAIL)
+) -> JobLogRead:
+    """The last ``tail`` lines of the job's child log (its stdout and stderr)."""
+    job = JobRepository(session).get(job_id, user.scope_owner_id)
+    if job is None:
+        raise NotFound(f"Job {job_id} does not exist.")
+    return job_log_tail(job, tail)
+
+
 @router.get("/{job_id}/events")
-def stream_events(
-    job_id: int, request: Request, session: SessionDep, user: CurrentUser
-) -> StreamingResponse:
-    """Server-sent events: `progress` (the job), `metric` (new metric rows), `end` when it finished."""
-    JobService(session).get(job_id, user.scope_owner_id)
-    session.close()  # the stream reads with its own short sessions; this one must not hold a connection
+def stream_events(job_id: int, request: Request, user: CurrentUser) -> StreamingResponse:
+    """Server-sent events: `progress` (the job), `metric` (new metric rows), `job_event`, `end` when it
+    finished. No request-wide session: the stream would pin a pooled connection while it waits."""
+    with session_factory()() as session:
+        if JobRepository(session).get(job_id, user.scope_owner_id) is None:
+            raise NotFound(f"Job {job_id} does not exist.")
     return StreamingResponse(
         job_event_stream(job_id, user.scope_owner_id, request),
         media_type="text/event-stream",

@@ -1,53 +1,168 @@
-"""Server-sent events for one job, read from the database (the one source of truth) once a second."""
+"""Server-sent events for one job. Rows are always read from the database (the one source of truth);
+what changes between modes is only what wakes the stream up for the next read:
+
+- real mode: a Redis pub/sub message on ``ftstudio:job:{id}`` (app/jobs/live.py), published by the worker
+  right after it commits new rows; a slow safety read covers changes nobody published (a cancel, a reaped
+  worker) and lost messages;
+- embedded mode, or Redis down: a database poll once a second.
+
+No database connection is held while the stream waits: each read opens a short session, in a worker
+thread, and closes it (200 open job pages must not pin 200 pooled connections).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
 from app.db import session_factory
+from app.jobs.live import channel
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
-from app.jobs.schemas import MetricRead
+from app.jobs.schemas import JobEventRead, MetricRead
 from app.models import JobStatus
+from app.settings import get_settings
+
+log = logging.getLogger("ftstudio.live")
 
 POLL_SECONDS = 1.0
+# With pub/sub, a read this often even without a message: status changes nobody publishes still show.
+SAFETY_READ_SECONDS = 5.0
+# After Redis failed, poll the database this long before trying to subscribe again.
+RESUBSCRIBE_SECONDS = 10.0
+# A comment line now and then keeps proxies from closing an idle stream and reveals a gone client.
+KEEPALIVE_SECONDS = 15.0
 
 
 def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def _snapshot(job_id: int, owner_id: int, after_id: int) -> tuple[str | None, list[MetricRead], bool]:
+@dataclass
+class Snapshot:
+    job_json: str | None
+    final: bool = False
+    metrics: list[MetricRead] = field(default_factory=list)
+    events: list[JobEventRead] = field(default_factory=list)
+
+
+def _snapshot(job_id: int, owner_id: int | None, after_metric: int, after_event: int) -> Snapshot:
+    """One short read: the session (and its pooled connection) is closed before this returns."""
     with session_factory()() as session:
         repo = JobRepository(session)
         job = repo.get(job_id, owner_id)
         if job is None:
-            return None, [], True
-        job_json = build_job_read(job).model_dump_json()
-        metrics = [MetricRead.model_validate(m) for m in repo.metrics(job_id, after_id=after_id)]
-        return job_json, metrics, JobStatus(job.status).is_final
+            return Snapshot(job_json=None, final=True)
+        return Snapshot(
+            job_json=build_job_read(job).model_dump_json(),
+            final=JobStatus(job.status).is_final,
+            metrics=[MetricRead.model_validate(m) for m in repo.metrics(job_id, after_id=after_metric)],
+            events=[JobEventRead.model_validate(e) for e in repo.events(job_id, after_id=after_event)],
+        )
 
 
-async def job_event_stream(job_id: int, owner_id: int, request: Request) -> AsyncIterator[str]:
-    last_metric_id, last_job_json = 0, None
-    while True:
-        job_json, metrics, final = await asyncio.to_thread(_snapshot, job_id, owner_id, last_metric_id)
-        if job_json is None:
-            yield _sse("end", {"reason": "not found"})
+class Waker:
+    """Waits for the next reason to read: a pub/sub message, or the fallback interval."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.url = get_settings().redis_url
+        self.pubsub: Any = None
+        self.client: Any = None
+        self.retry_at = 0.0
+        self.counts = {"pubsub": 0, "timeout": 0, "poll": 0}
+
+    @property
+    def mode(self) -> str:
+        return "pubsub" if self.pubsub is not None else "poll"
+
+    async def open(self) -> None:
+        if not self.url or time.monotonic() < self.retry_at:
             return
-        for metric in metrics:
-            last_metric_id = metric.id
-            yield _sse("metric", metric.model_dump())
-        if job_json != last_job_json:
-            last_job_json = job_json
-            yield f"event: progress\ndata: {job_json}\n\n"
-        if final:
-            yield _sse("end", {"status": json.loads(job_json)["status"]})
+        try:
+            import redis.asyncio as aioredis
+
+            self.client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1)
+            self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            await self.pubsub.subscribe(channel(self.job_id))
+        except Exception as exc:  # Redis down: poll the database until it is back
+            log.warning("live updates for job %s fall back to polling: %s", self.job_id, exc)
+            await self.close()
+            self.retry_at = time.monotonic() + RESUBSCRIBE_SECONDS
+
+    async def wait(self) -> None:
+        if self.pubsub is None:
+            await self.open()  # Redis may be back
+        if self.pubsub is None:
+            self.counts["poll"] += 1
+            await asyncio.sleep(POLL_SECONDS)
             return
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(POLL_SECONDS)
+        deadline = time.monotonic() + SAFETY_READ_SECONDS
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+                if message is not None and message.get("type") == "message":
+                    # Several rows committed in a burst: one read covers them all.
+                    while await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0):
+                        pass
+                    self.counts["pubsub"] += 1
+                    return
+            self.counts["timeout"] += 1
+        except Exception as exc:
+            log.warning("lost the live channel of job %s, polling instead: %s", self.job_id, exc)
+            await self.close()
+            self.retry_at = time.monotonic() + RESUBSCRIBE_SECONDS
+
+    async def close(self) -> None:
+        pubsub, client, self.pubsub, self.client = self.pubsub, self.client, None, None
+        for closer in (getattr(pubsub, "aclose", None), getattr(client, "aclose", None)):
+            if closer is not None:
+                with contextlib.suppress(Exception):  # already broken: nothing left to release
+                    await closer()
+
+
+async def job_event_stream(job_id: int, owner_id: int | None, request: Request) -> AsyncIterator[str]:
+    """Events: ``progress`` (the job as JobRead), ``metric`` (new metric rows), ``job_event`` (new event
+    rows: quick evals, collapse flags, webhook attempts), ``end`` once the job is final."""
+    waker = Waker(job_id)
+    # Subscribe before the first read: a row committed between the read and the subscription still wakes us.
+    await waker.open()
+    last_metric, last_event, last_job_json = 0, 0, None
+    last_sent = time.monotonic()
+    try:
+        yield _sse("stream", {"wake": waker.mode})
+        while True:
+            snap = await asyncio.to_thread(_snapshot, job_id, owner_id, last_metric, last_event)
+            if snap.job_json is None:
+                yield _sse("end", {"reason": "not found"})
+                return
+            for metric in snap.metrics:
+                last_metric = metric.id
+                yield _sse("metric", metric.model_dump())
+            for event in snap.events:
+                last_event = event.id
+                yield _sse("job_event", event.model_dump())
+            if snap.job_json != last_job_json:
+                last_job_json = snap.job_json
+                last_sent = time.monotonic()
+                yield f"event: progress\ndata: {snap.job_json}\n\n"
+            if snap.final:
+                status = json.loads(snap.job_json)["status"]
+                yield _sse("end", {"status": status, "wakeups": waker.counts})
+                return
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            await waker.wait()
+    finally:
+        await waker.close()

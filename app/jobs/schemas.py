@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainJobCreate(BaseModel):
@@ -21,6 +22,22 @@ class TrainJobCreate(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=200)
     queue: str | None = Field(default=None, max_length=50)
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Optional http(s) URL POSTed a signed JSON body when this job succeeds, fails, is "
+        "interrupted or is flagged for collapse (worker/notify.py).",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook_url must be an http:// or https:// URL with a host")
+        return value.strip()
 
 
 class ResumeRequest(BaseModel):

@@ -103,6 +103,8 @@ class JobService:
                 "num_val": version.num_val,
             },
         }
+        if request.webhook_url:  # a URL, not a secret: the signing secret lives only in the settings
+            config["webhook_url"] = request.webhook_url
         prediction = predict_peak_bytes(model.path, request.method, hp.model_dump())
         job = Job(
             owner_id=owner_id,

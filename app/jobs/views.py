@@ -1,17 +1,20 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.catalog.service import CatalogService
 from app.datasets.service import DatasetService
 from app.deps import CurrentUser, SessionDep
-from app.errors import StudioError
+from app.errors import NotFound, StudioError
+from app.jobs.compare import compare_jobs, parse_ids
 from app.jobs.form import form_sections, parse_hyperparameters
 from app.jobs.hyperparameters import METHODS
+from app.jobs.logs import job_log_tail
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import TrainJobCreate
 from app.jobs.service import JobService
+from app.models import JobStatus
 from app.views_common import render
 
 router = APIRouter(include_in_schema=False)
@@ -82,6 +85,29 @@ async def submit_job(request: Request, session: SessionDep, user: CurrentUser) -
         return render(request, "_error.html", message=str(exc), field=None)
     # htmx follows this header with a full page load of the new job.
     return Response(status_code=204, headers={"HX-Redirect": f"/jobs/{job.id}"})
+
+
+@router.get("/jobs/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, session: SessionDep, user: CurrentUser, ids: list[str] = Query(default=[])
+) -> HTMLResponse:
+    """Curves (drawn by static/js/compare.js from the API), configs and scores side by side."""
+    ids_parsed = parse_ids(ids)
+    data = compare_jobs(session, ids_parsed, user.scope_owner_id)
+    return render(request, "jobs/compare.html", data=data, ids=",".join(str(i) for i in ids_parsed))
+
+
+@router.get("/ui/jobs/{job_id}/logs", response_class=HTMLResponse)
+def job_logs_fragment(
+    job_id: int, request: Request, session: SessionDep, user: CurrentUser, tail: int = 60
+) -> HTMLResponse:
+    job = JobRepository(session).get(job_id, user.scope_owner_id)
+    if job is None:
+        raise NotFound(f"Job {job_id} does not exist.")
+    logs = job_log_tail(job, max(1, min(tail, 500)))
+    # 286 tells htmx to stop polling: a finished job's log does not grow any more.
+    final = JobStatus(job.status).is_final
+    return render(request, "jobs/_logs.html", logs=logs, http_status=286 if final else 200)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)

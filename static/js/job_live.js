@@ -1,12 +1,14 @@
-// Live job page: listens to the job's server-sent events and grows the loss chart and progress bar.
-// No chart library: an SVG polyline is all a loss curve needs, and nothing comes from a CDN.
+// Live job page: the job's server-sent events (/api/v1/jobs/{id}/events) feed the progress bar and the
+// training dashboard (loss with EMA smoothing + eval loss, learning rate, grad norm, tokens/s). The stream
+// replays every metric row first, so a finished job draws the same charts as a running one.
 (function () {
   const summary = document.getElementById("job-summary");
-  const chart = document.getElementById("loss-chart");
-  if (!summary || !chart) return;
+  if (!summary) return;
   const jobId = summary.dataset.jobId;
-  const train = [], evals = [];
-  const W = 640, H = 240, PAD = 30;
+  const board = document.getElementById("dashboard");
+  const C = window.FTCharts;
+  const rows = new Map(); // step -> {loss, eval, lr, grad, tps}
+  let charts = null;
 
   function fmtSeconds(s) {
     if (s === null || s === undefined) return "–";
@@ -16,29 +18,56 @@
     return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
   }
 
-  function draw() {
-    const points = train.concat(evals);
-    if (!points.length) return;
-    const maxStep = Math.max(...points.map(p => p.step), 1);
-    const ys = points.map(p => p.value);
-    let lo = Math.min(...ys), hi = Math.max(...ys);
-    if (hi === lo) { hi += 1; lo -= 1; }
-    const x = s => PAD + (W - 2 * PAD) * s / maxStep;
-    const y = v => H - PAD - (H - 2 * PAD) * (v - lo) / (hi - lo);
-    const line = (pts, cls) => pts.length ? `<polyline class="${cls}" fill="none" points="${pts.map(p => `${x(p.step).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ")}"/>` : "";
-    chart.innerHTML =
-      `<line class="axis" x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}"/>` +
-      `<line class="axis" x1="${PAD}" y1="${PAD}" x2="${PAD}" y2="${H - PAD}"/>` +
-      `<text x="2" y="${PAD}" class="tick">${hi.toFixed(3)}</text>` +
-      `<text x="2" y="${H - PAD}" class="tick">${lo.toFixed(3)}</text>` +
-      `<text x="${W - PAD}" y="${H - 8}" class="tick" text-anchor="end">${maxStep}</text>` +
-      line(train, "loss-line") + line(evals, "eval-line");
-    chart.dataset.points = String(train.length);
-    const legend = document.getElementById("loss-chart-legend");
-    if (legend) legend.textContent = `train loss: ${train.length} points` + (evals.length ? `, eval loss: ${evals.length}` : "");
+  function setText(id, text) { const el = document.getElementById(id); if (el) el.textContent = text; }
+
+  function makeCharts() {
+    if (!board || !C || !window.uPlot) return null;
+    const d = board.dataset;
+    return {
+      loss: C.lineChart(document.getElementById("loss-chart"), [
+        { label: d.labelLoss, stroke: "rgba(59,91,219,0.3)", width: 1 },
+        { label: d.labelSmoothed, stroke: "#3b5bdb", width: 2 },
+        { label: d.labelEval, stroke: "#e67700", width: 2, dash: [6, 4], points: true },
+      ], { xLabel: d.labelStep }),
+      lr: C.lineChart(document.getElementById("lr-chart"), [{ label: "lr", stroke: "#2b8a3e" }], { xLabel: d.labelStep }),
+      grad: C.lineChart(document.getElementById("grad-chart"), [{ label: "grad norm", stroke: "#7048e8" }], { xLabel: d.labelStep }),
+      tps: C.lineChart(document.getElementById("tps-chart"), [{ label: "tokens/s", stroke: "#0b7285" }], { xLabel: d.labelStep }),
+    };
   }
 
-  function setText(id, text) { const el = document.getElementById(id); if (el) el.textContent = text; }
+  const smoothing = C ? C.smoothingControl(() => redraw()) : () => 0;
+
+  function column(steps, key) { return steps.map(s => { const v = rows.get(s)[key]; return v === undefined ? null : v; }); }
+
+  const redraw = C ? C.throttle(draw) : draw;
+  function draw() {
+    if (!charts) charts = makeCharts();
+    if (!charts) return;
+    const steps = Array.from(rows.keys()).sort((a, b) => a - b);
+    const loss = column(steps, "loss");
+    charts.loss.setData([steps, loss, C.ema(loss, smoothing()), column(steps, "eval")]);
+    const trainSteps = steps.filter(s => rows.get(s).loss !== undefined);
+    for (const [name, key] of [["lr", "lr"], ["grad", "grad"], ["tps", "tps"]]) {
+      charts[name].setData([trainSteps, column(trainSteps, key)]);
+      charts[name].root.parentElement.dataset.points = String(trainSteps.length);
+    }
+    const lossEl = document.getElementById("loss-chart");
+    lossEl.dataset.points = String(loss.filter(v => v !== null).length);
+    lossEl.dataset.evalPoints = String(steps.filter(s => rows.get(s).eval !== undefined).length);
+  }
+
+  function onMetric(m) {
+    const row = rows.get(m.step) || {};
+    if (m.kind === "train") {
+      if (m.loss !== null) row.loss = m.loss;
+      if (m.learning_rate !== null) row.lr = m.learning_rate;
+      if (m.grad_norm !== null) row.grad = m.grad_norm;
+      if (m.tokens_per_second !== null) row.tps = m.tokens_per_second;
+    }
+    if (m.eval_loss !== null) row.eval = m.eval_loss;
+    rows.set(m.step, row);
+    redraw();
+  }
 
   function onProgress(job) {
     const p = job.progress;
@@ -56,16 +85,13 @@
   }
 
   const source = new EventSource(`/api/v1/jobs/${jobId}/events`);
-  source.addEventListener("metric", ev => {
-    const m = JSON.parse(ev.data);
-    if (m.loss !== null && m.kind === "train") train.push({ step: m.step, value: m.loss });
-    if (m.eval_loss !== null) evals.push({ step: m.step, value: m.eval_loss });
-    draw();
-  });
+  source.addEventListener("metric", ev => onMetric(JSON.parse(ev.data)));
   source.addEventListener("progress", ev => onProgress(JSON.parse(ev.data)));
   source.addEventListener("end", () => {
     source.close();
-    // Swap in the final state (status text, checkpoints, error) rendered by the server.
+    draw();
+    if (board) board.dataset.ended = "true";
+    // Swap in the final state (status text, checkpoints, error, events) rendered by the server.
     if (window.htmx) htmx.ajax("GET", `/ui/jobs/${jobId}/summary`, { target: "#job-summary", swap: "innerHTML" });
   });
 })();
