@@ -37,8 +37,6 @@ def bench_model_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def studio_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """The real FastAPI app (all routers) on a fresh SQLite database in a temp data dir."""
-    from fastapi.testclient import TestClient
-
     from app.migrations import upgrade_to_head
     from app.settings import get_settings, reset_settings_cache
 
@@ -49,9 +47,9 @@ def studio_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     reset_settings_cache()
     try:
         upgrade_to_head(get_settings().sqlalchemy_url)
-        from app.web import create_app
+        from tests.clients import studio_client as signed_in_client
 
-        with TestClient(create_app()) as client:
+        with signed_in_client() as client:
             yield client
     finally:
         for key, value in saved.items():

@@ -2,8 +2,9 @@
 
 Every Nth checkpoint save (``quick_eval_every_n_checkpoints``; 0 turns it off) the callback generates greedy
 answers for ``quick_eval_samples`` validation rows, scores char BLEU-4 (nltk, method3, x100) and generation
-health, and writes a ``quick_eval`` event. Every logged loss and eval loss, and every generation sample, goes
-through the collapse detectors; a new signal writes ``{"event": "collapse", "step", "reason", "action"}``,
+health, and writes a ``quick_eval`` event. Every generation sample goes through the collapse detectors (the
+loss signals run in the training child's always-on LossWatch, whatever this setting); a new signal writes
+``{"event": "collapse", "step", "reason", "action"}``,
 and with action ``pause`` or ``stop`` the callback asks the Trainer to save and stop (the supervisor tells
 pause from stop by the event). ``keep_best_k`` > 0 writes ``{"event": "best_checkpoints", "steps", "metric"}``
 whenever the best-k set changes, ranked by ``metric_for_best`` (``eval_loss`` lower is better; ``bleu4``
@@ -73,13 +74,11 @@ class QuickEvalCallback(TrainerCallback):
                 control.should_training_stop = True
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        # The loss signals are the always-on watch's (worker/training/callbacks.LossWatch, every job);
+        # this callback only remembers the eval loss for its event and the best-k ranking.
         logs = logs or {}
-        step = state.global_step
-        if "loss" in logs:
-            self._handle(self.monitor.observe_loss(step, float(logs["loss"])), control)
         if "eval_loss" in logs:
             self.last_eval_loss = float(logs["eval_loss"])
-            self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
 
     # -- quick eval + best checkpoints ----------------------------------------------------------------
     def _generate(self, model: Any) -> list[str]:
@@ -129,6 +128,8 @@ class QuickEvalCallback(TrainerCallback):
             }
             self.write_event(event)
             self._handle(self.monitor.observe_generations(step, predictions), control)
+            # The checkpoint of this step was just written: _handle's save request would write it twice.
+            control.should_save = False
         self._update_best(step, event)
 
     def _update_best(self, step: int, event: dict | None) -> None:
