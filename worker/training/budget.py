@@ -4,8 +4,8 @@ The Trainer starts with a step count too large to reach (BUDGET_PLACEHOLDER_STEP
 runs out of data first. After SKIP_STEPS warm-up steps (the first steps pay for allocation and kernel
 selection), the callback times MEASURE_STEPS steps, sets the total so the run ends within the budget, and
 rebuilds the learning-rate schedule for that total: warm-up then cosine (or linear) decay that reaches its end
-on time. It checks again at a quarter of the run (a drifting machine), and stops at once if the clock runs
-out anyway. The last step saves and evaluates; the child then writes final/ and ends "succeeded".
+on time. It re-times at 25/50/75/90 % of the run (evaluations, saves, a drifting machine), and stops at once
+if the clock runs out anyway. The last step saves and evaluates; the child then writes final/ and ends "succeeded".
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ SKIP_STEPS = 2
 MEASURE_STEPS = 3
 # Kept free for the final save and evaluation (and timing noise): 5 % of the budget.
 RESERVE = 0.05
+# Re-timed at these fractions of the run with the mean step time so far (evaluations and saves included).
+RECHECK_AT = (0.25, 0.5, 0.75, 0.9)
 
 
 def _retarget_scheduler(scheduler: Any, total: int) -> bool:
@@ -47,7 +49,7 @@ class TimeBudget(TrainerCallback):
         self.t_measure: float | None = None
         self.step_measure = 0
         self.total: int | None = None
-        self.rechecked = False
+        self.rechecks = list(RECHECK_AT)
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -90,8 +92,8 @@ class TimeBudget(TrainerCallback):
             self.t_measure, self.step_measure = now, state.global_step
         elif self.t_measure is not None and self.total is None and done >= MEASURE_STEPS:
             self._plan(state, now, lr_scheduler)
-        elif self.total is not None and not self.rechecked and state.global_step >= self.total // 4:
-            self.rechecked = True
+        elif self.total is not None and self.rechecks and state.global_step >= self.rechecks[0] * self.total:
+            self.rechecks.pop(0)
             if state.global_step < self.total:
                 self._plan(state, now, lr_scheduler)
         out_of_time = now - self.start >= self.budget_s

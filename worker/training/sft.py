@@ -123,7 +123,11 @@ def _quick_eval_callback(
         )
         return None
     return make_quick_eval_callback(
-        hyperparameters=hp.model_dump(), tokenizer=tokenizer, eval_rows=eval_rows, write_event=watch
+        hyperparameters=hp.model_dump(),
+        tokenizer=tokenizer,
+        eval_rows=eval_rows,
+        write_event=watch,
+        watch_losses=False,  # LossWatch does, on every job
     )
 
 
