@@ -107,7 +107,8 @@ def test_time_budget_ends_on_time_with_final(
     tmp_path: Path, tiny_model_dir: Path, data: tuple[Path, Path], h: Any
 ) -> None:
     run_dir = tmp_path / "run"
-    hp = {"max_train_minutes": 0.1, "max_steps": -1, "save_steps": 1000, "eval_steps": None, "warmup_steps": 2}
+    hp = {"max_train_minutes": 0.1, "max_steps": -1, "save_steps": 1000, "eval_steps": None}
+    hp["warmup_steps"] = 2
     config = h.write_config(run_dir, tiny_model_dir, data[0], data[1], hyperparameters=hp)
     result = h.run_child(config)
     assert result.returncode == 0, result.stderr[-3000:]

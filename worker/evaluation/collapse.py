@@ -121,9 +121,9 @@ class CollapseMonitor:
                 out += self._fire(
                     "loss_diverged",
                     step,
-                    f"loss {loss:.4g} at step {step} has stayed above {self.rise_factor:g}x the starting loss "
-                    f"({self._first_loss:.4g}) for {self._above_start} logs: training diverged; lower the "
-                    "learning rate",
+                    f"loss {loss:.4g} at step {step} has stayed above {self.rise_factor:g}x the starting "
+                    f"loss ({self._first_loss:.4g}) for {self._above_start} logs: training diverged; "
+                    "lower the learning rate",
                 )
         else:
             self._above_start = 0

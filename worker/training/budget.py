@@ -5,7 +5,8 @@ runs out of data first. After SKIP_STEPS warm-up steps (the first steps pay for 
 selection), the callback times MEASURE_STEPS steps, sets the total so the run ends within the budget, and
 rebuilds the learning-rate schedule for that total: warm-up then cosine (or linear) decay that reaches its end
 on time. It re-times at 25/50/75/90 % of the run (evaluations, saves, a drifting machine), and stops at once
-if the clock runs out anyway. The last step saves and evaluates; the child then writes final/ and ends "succeeded".
+if the clock runs out anyway. The last step saves and evaluates; the child then writes final/ and ends
+"succeeded".
 """
 
 from __future__ import annotations
