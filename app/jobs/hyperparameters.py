@@ -88,7 +88,13 @@ class TrainHyperparameters(BaseModel):
         "train fp32 adapters; full fine-tuning keeps fp32 master weights unless pure_bf16.",
     )
     gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower).")
-    packing: bool = Field(False, description="Pack several short examples into one sequence.")
+    packing: bool = Field(
+        True,
+        description="Padding-free batches where exact: several examples per row, best-fit packed, each "
+        "restarting its position ids (flash-attention varlen on GPUs); models or methods where that is not "
+        "exact (P-tuning, prefix, prompt tuning) get length-grouped batches instead. Off: one example per "
+        "row, padded.",
+    )
     split_long_dialogues: bool = Field(
         True,
         description="Split dialogues longer than max_seq_length into windows that each end on an assistant "

@@ -42,8 +42,32 @@ def _model_type(config: RunConfig) -> str | None:
         return None
 
 
+def batching_mode(config: RunConfig) -> str:
+    """How training batches are built: "flat" (padding-free, flash-attention varlen on a GPU), "packed"
+    (best-fit rows with position-id restarts: exact, see collate.packing_is_exact), "grouped" (one example
+    per row, batches grouped by length) where packing would not be exact for this model/method, or "rows"
+    (one example per row, random order) when the user turned packing off."""
+    import importlib.util
+
+    import torch
+
+    from worker.training.collate import packing_is_exact
+
+    if not config.hyperparameters.packing:
+        return "rows"  # the user turned packing off: one example per row, the sampler's random order
+    if not packing_is_exact(_model_type(config), config.method):
+        return "grouped"
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flat"
+    return "packed"
+
+
 def _setup_data(
-    config: RunConfig, tokenizer: Any, conversations: list[list[dict[str, str]]], split: str
+    config: RunConfig,
+    tokenizer: Any,
+    conversations: list[list[dict[str, str]]],
+    split: str,
+    mode: str = "grouped",
 ) -> tuple[list[dict[str, list[int]]], DataStats]:
     from worker.training.collate import pack_examples, unpacked_rows
 
@@ -57,7 +81,7 @@ def _setup_data(
             f"were cut away by max_seq_length={hp.max_seq_length} (or there is no assistant reply). Raise "
             "max_seq_length, turn on split_long_dialogues, or shorten the system prompt and user turns."
         )
-    rows = pack_examples(examples, hp.max_seq_length) if hp.packing else unpacked_rows(examples)
+    rows = pack_examples(examples, hp.max_seq_length) if mode == "packed" else unpacked_rows(examples)
     return rows, stats
 
 
@@ -146,10 +170,11 @@ def _setup_tokenizer(config: RunConfig) -> tuple[Any, str]:
     return tokenizer, template
 
 
-def _setup_model(config: RunConfig, method: Any) -> Any:
+def _setup_model(config: RunConfig, method: Any, *, flash: bool = False) -> Any:
     from worker.training.model_loading import load_model
 
-    model = load_model(config.base_model, method, config.hyperparameters)
+    extra = {"attn_implementation": "flash_attention_2"} if flash else {}
+    model = load_model(config.base_model, method, config.hyperparameters, **extra)
     try:
         return method.prepare(model, config.hyperparameters, method_id=config.method)
     except ValueError as exc:  # e.g. a target module the model does not have
@@ -190,22 +215,23 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     from transformers import Trainer, TrainingArguments, set_seed
 
     from worker.training.callbacks import GracefulStop, LossWatch, MetricsEvents, peak_memory_bytes
-    from worker.training.collate import Collator, ListDataset
+    from worker.training.collate import Collator, FlatteningCollator, ListDataset
     from worker.training.methods import get_method
 
     set_seed(hp.seed)  # before the method wraps the model: adapter init must be reproducible for resume
     method = get_method(config.method)
     tokenizer, template = _setup_tokenizer(config)
-    train_rows, stats = _setup_data(config, tokenizer, train_conversations, "training")
+    mode = batching_mode(config)
+    train_rows, stats = _setup_data(config, tokenizer, train_conversations, "training", mode)
     eval_rows = None
     if eval_conversations:
-        eval_rows = _setup_data(config, tokenizer, eval_conversations, "validation")[0]
+        eval_rows = _setup_data(config, tokenizer, eval_conversations, "validation", mode)[0]
     if _cancelled_before_training(writer, flag):
         return EXIT_OK
-    model = _setup_model(config, method)
+    model = _setup_model(config, method, flash=mode == "flat")
     trainable, total = _count_parameters(model)
 
-    collator = Collator(pad_token_id=tokenizer.pad_token_id)
+    collator = (FlatteningCollator if mode == "flat" else Collator)(pad_token_id=tokenizer.pad_token_id)
     start_fields = {
         "num_train_rows": stats.num_rows,
         "num_train_examples": stats.num_examples,
@@ -213,6 +239,7 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "num_empty": stats.num_empty,
         "num_trained_tokens": stats.num_trained_tokens,
         "num_sequences": len(train_rows),
+        "batching": mode,
         "chat_template": template,
         "trainable_params": trainable,
         "total_params": total,
@@ -232,6 +259,8 @@ def run(config: RunConfig, flag: StopFlag) -> int:
             callbacks.append(quick)
 
     arguments = core_training_arguments(hp, run_dir, has_eval=eval_rows is not None, method=config.method)
+    if mode == "grouped":  # one example per row: batch similar lengths together so little is padding
+        arguments["train_sampling_strategy"] = "group_by_length"
     if hp.max_train_minutes:
         from worker.training.budget import BUDGET_PLACEHOLDER_STEPS, TimeBudget
 
@@ -269,6 +298,7 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "train_runtime": output.metrics.get("train_runtime"),
         "peak_memory_bytes": peak_memory_bytes(),
         "tokens_per_second": metrics.tokens_per_second(),
+        "label_tokens": collator.label_tokens_seen,  # loss-bearing tokens (benchmarks/throughput.py)
     }
     saved = run_dir / "checkpoints" / f"checkpoint-{step}"
     checkpoint_path = os.path.relpath(saved, run_dir) if saved.is_dir() else None
