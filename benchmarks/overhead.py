@@ -122,6 +122,14 @@ def run_studio(model: Path, data: Path, args: argparse.Namespace, workdir: Path)
                     "save_steps": args.steps + 1,
                     "logging_steps": 1,
                     "learning_rate": 2e-4,
+                    # Equal work with bare_lora_trainer.py, whatever the form's defaults are: its LoRA
+                    # (r8 attention), fp32, no accumulation, one example per row in random order.
+                    "lora_r": 8,
+                    "lora_alpha": 16,
+                    "lora_target_modules": "attention",
+                    "gradient_accumulation_steps": 1,
+                    "precision": "fp32",
+                    "packing": False,
                 },
             },
         ).json()
@@ -144,6 +152,13 @@ def run_studio(model: Path, data: Path, args: argparse.Namespace, workdir: Path)
     }
 
 
+def _median_spread(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return median, ordered[0], ordered[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,29 +167,60 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq-len", type=int, default=384)
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs, order alternating (>= 3)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "overhead.json"
+    )
     args = parser.parse_args()
     model = args.model or demo_model()
+    runs: dict[str, list[dict]] = {"studio": [], "bare": []}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "rows.jsonl"
         count = rows_that_fit(model, args.seq_len, data, limit=200)
         print(
-            f"model {model.name}, {count} rows, {args.steps} steps, batch {args.batch}, seq <= {args.seq_len}"
+            f"model {model.name}, {count} rows, {args.steps} steps, batch {args.batch}, "
+            f"seq <= {args.seq_len}, {args.repeats} pairs, order alternating; load {os.getloadavg()}"
         )
-        bare = run_bare(model, data, args)
-        studio = run_studio(model, data, args, Path(tmp) / "studio")
-    print(f"{'':24}{'studio':>12}{'bare':>12}{'ratio':>10}")
+        for i in range(max(1, args.repeats)):
+            # Alternate which side runs first: a warming (or cooling) machine must not favour one side.
+            order = ("bare", "studio") if i % 2 == 0 else ("studio", "bare")
+            for side in order:
+                if side == "bare":
+                    runs["bare"].append(run_bare(model, data, args))
+                else:
+                    runs["studio"].append(run_studio(model, data, args, Path(tmp) / f"studio-{i}"))
+    ratios = [
+        s["steps_per_second"] / b["steps_per_second"]
+        for s, b in zip(runs["studio"], runs["bare"], strict=True)
+        if s.get("steps_per_second") and b.get("steps_per_second")
+    ]
+    print(f"{'':24}{'studio':>12}{'bare':>12}   (median [min, max] over {len(ratios)} pairs)")
     for key, label in (
         ("steps_per_second", "steps/s (train loop)"),
         ("tokens_per_second", "tokens/s (train loop)"),
+        ("wall_seconds", "wall s (end to end)"),
     ):
-        s, b = studio.get(key), bare.get(key)
-        ratio = f"{s / b:10.3f}" if s and b else f"{'n/a':>10}"
-        print(f"{label:24}{s or float('nan'):12.3f}{b:12.3f}{ratio}")
-    print(
-        f"{'wall s (end to end)':24}{studio['wall_seconds']:12.1f}{bare['wall_seconds']:12.1f}"
-        f"{bare['wall_seconds'] / studio['wall_seconds']:10.3f}"
+        s = _median_spread([r[key] for r in runs["studio"] if r.get(key)])
+        b = _median_spread([r[key] for r in runs["bare"] if r.get(key)])
+        print(f"{label:24}{s[0]:12.3f}{b[0]:12.3f}   [{s[1]:.3f}, {s[2]:.3f}] / [{b[1]:.3f}, {b[2]:.3f}]")
+    median, low, high = _median_spread(ratios)
+    print(f"ratio studio / bare (steps/s): median {median:.3f}, spread [{low:.3f}, {high:.3f}]; goal >= 0.97")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "load_after": os.getloadavg(),
+                "runs": runs,
+                "ratios": ratios,
+                "median_ratio": median,
+                "spread": [low, high],
+            },  # fmt: skip
+            indent=1,
+        ),
+        encoding="utf-8",
     )
-    print("goal: studio / bare >= 0.97 on the training loop")
+    print(f"raw results: {args.out}")
 
 
 if __name__ == "__main__":

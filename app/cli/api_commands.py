@@ -46,16 +46,13 @@ def models_list(as_json: AsJson = False, data_dir: Path | None = None) -> None:
 
 
 def _parse_hp(pairs: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"'{pair}' is not NAME=VALUE")
-        key, raw = pair.split("=", 1)
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
-    return values
+    """The same NAME=VALUE reading as `ftstudio plan --hp` (app/jobs/hyperparameters.parse_assignments)."""
+    from app.jobs.hyperparameters import parse_assignments
+
+    try:
+        return parse_assignments(pairs)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @jobs_cli.command("submit")
@@ -72,6 +69,8 @@ def jobs_submit(
     """Start a fine-tune.
 
     Example: ftstudio submit --dataset 1 --model smollm2-135m-instruct --hp max_steps=50
+    A time budget: --hp max_train_minutes=20. `ftstudio plan --model M --method X --hp ...` with the same
+    --hp plans exactly this job.
     """
     body = {
         "kind": "train",

@@ -150,3 +150,21 @@ def template_globals() -> dict[str, Any]:
         "lora_preset_buttons": lora_preset_buttons(),
         "target_presets": TARGET_PRESETS,
     }
+
+
+def clone_context(job: Any) -> dict[str, Any]:
+    """What /jobs/new?clone_from=ID fills in from a training job: its dataset (and version), base model,
+    method, name and EVERY hyperparameter value of its config (all of them, so later default changes do
+    not silently change the clone)."""
+    config = job.config or {}
+    dataset = config.get("dataset") or {}
+    base = config.get("base_model") or {}
+    return {
+        "selected_dataset": dataset.get("id"),
+        "selected_version": dataset.get("version"),
+        "selected_model": base.get("id"),
+        "selected_method": config.get("method") or job.method,
+        "selected_name": f"{job.name or f'job {job.id}'} (copy)",
+        "values": dict(config.get("hyperparameters") or {}),
+        "cloned_from": job.id,
+    }

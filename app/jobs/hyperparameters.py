@@ -11,11 +11,13 @@ import types
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 METHODS = ("lora", "qlora", "ptuning", "prefix", "prompt", "ia3", "adapter", "freeze", "full")
 
-Precision = Literal["fp32", "fp16", "bf16", "pure_bf16"]
+Precision = Literal["auto", "fp32", "fp16", "bf16", "pure_bf16"]
+# Metrics that can rank checkpoints (eval_loss/loss/repetition: lower is better; bleu4: higher).
+BEST_METRICS = ("eval_loss", "loss", "repetition", "bleu4")
 SchedulerType = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 
 # Preset name -> (r, alpha). "basic" is the issue's default (r=8, alpha=16); "advanced" doubles both.
@@ -42,9 +44,17 @@ class TrainHyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # --- schedule and batch -------------------------------------------------------------------------------
-    num_train_epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the training set.")
+    # 0.01 epochs is the smallest run that still means something; 1e-300 would train zero steps.
+    num_train_epochs: float = Field(1.0, ge=0.01, le=1000, description="Passes over the training set.")
     max_steps: int = Field(
         -1, ge=-1, le=10_000_000, description="Optimizer steps to run; -1 uses num_train_epochs instead."
+    )
+    max_train_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=10_080,
+        description="Time budget in minutes (empty: none). The run measures its step time after warm-up and "
+        "sets the step count so the learning-rate schedule ends on time; max_steps, if set, still caps it.",
     )
     per_device_train_batch_size: int = Field(2, ge=1, le=4096, description="Sequences per device per step.")
     gradient_accumulation_steps: int = Field(
@@ -71,11 +81,20 @@ class TrainHyperparameters(BaseModel):
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed (data order, dropout, init).")
     max_seq_length: int = Field(512, ge=16, le=131_072, description="Tokens per training sequence.")
     precision: Precision = Field(
-        "fp32",
-        description="fp32; fp16 (mixed, dynamic loss scaling); bf16 (mixed); pure_bf16 (weights in bf16).",
+        "auto",
+        description="auto: bf16 on GPUs that have it, fp16 on older GPUs, on a CPU whatever the worker "
+        "measured faster (fp32 unless bf16 wins); fp32; fp16 (mixed, dynamic loss scaling); bf16 (mixed); "
+        "pure_bf16 (weights in bf16). Adapter methods keep the frozen base in the 16-bit dtype and "
+        "train fp32 adapters; full fine-tuning keeps fp32 master weights unless pure_bf16.",
     )
     gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower).")
-    packing: bool = Field(False, description="Pack several short examples into one sequence.")
+    packing: bool = Field(
+        True,
+        description="Padding-free batches where exact: several examples per row, best-fit packed, each "
+        "restarting its position ids (flash-attention varlen on GPUs); models or methods where that is not "
+        "exact (P-tuning, prefix, prompt tuning) get length-grouped batches instead. Off: one example per "
+        "row, padded.",
+    )
     split_long_dialogues: bool = Field(
         True,
         description="Split dialogues longer than max_seq_length into windows that each end on an assistant "
@@ -131,13 +150,20 @@ class TrainHyperparameters(BaseModel):
 
     # --- evaluation during training ------------------------------------------------------------------------
     quick_eval_every_n_checkpoints: int = Field(
-        0, ge=0, le=10_000, description="Run a quick generation check every N checkpoints (0: off)."
+        1,
+        ge=0,
+        le=10_000,
+        description="Run a quick generation check every N checkpoints when the dataset has a validation "
+        "split (0: off). The loss collapse watch runs on every logged step regardless.",
     )
     quick_eval_samples: int = Field(
         8, ge=1, le=1000, description="Validation rows the quick check generates for."
     )
     collapse_action: Literal["flag", "pause", "stop"] = Field(
-        "flag", description="What to do when the quick check sees collapsed output."
+        "pause",
+        description="When the loss turns non-finite, spikes or diverges (or the quick check sees collapsed "
+        "output): pause saves a checkpoint and stops so the job can be resumed; stop ends it; flag only "
+        "records the event.",
     )
     keep_best_k: int | None = Field(
         None,
@@ -145,12 +171,27 @@ class TrainHyperparameters(BaseModel):
         le=1000,
         description="Keep the K best checkpoints by metric_for_best (empty: keep newest).",
     )
-    metric_for_best: str = Field(
+    metric_for_best: Literal["eval_loss", "loss", "repetition", "bleu4"] = Field(
         "eval_loss",
-        min_length=1,
-        max_length=100,
         description="Ranks checkpoints: eval_loss, loss, repetition: lower is better; bleu4: higher.",
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1: "max_steps": true would train one step. Refuse it here.
+        if isinstance(value, bool):
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and bool not in typing.get_args(annotation):
+                raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_positive_or_unset(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 steps trains nothing; give a positive number, or -1 to use num_train_epochs")
+        return value
 
     @field_validator("optim")
     @classmethod
@@ -171,10 +212,8 @@ class TrainHyperparameters(BaseModel):
                 # object.__setattr__ avoids re-running this validator through validate_assignment.
                 object.__setattr__(self, "lora_r", r)
                 object.__setattr__(self, "lora_alpha", alpha)
-        if self.offload_params and self.zero_stage != 3:
-            raise ValueError("offload_params: parameter offload needs zero_stage 3")
-        if self.offload_optimizer and self.zero_stage is None:
-            raise ValueError("offload_optimizer: optimizer offload needs a DeepSpeed zero_stage")
+        # Rules across fields that need the method or the device (offload x ZeRO stage, precision x device)
+        # live once, in app/jobs/method_rules.py.
         return self
 
 
@@ -206,3 +245,31 @@ def field_help() -> dict[str, dict]:
             info["choices"] = list(OPTIMIZERS)
         out[name] = info
     return out
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """`--hp NAME=VALUE` pairs (ftstudio submit and ftstudio plan) -> a hyperparameters dict; VALUE is read
+    as JSON when it is JSON (numbers, true/false, null), else as a string. ValueError names a bad pair."""
+    import json
+
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"'{pair}' is not NAME=VALUE")
+        try:
+            values[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[name.strip()] = raw
+    return values
+
+
+def job_spec_from_json(document: Any) -> tuple[str | None, dict[str, Any]]:
+    """(method, hyperparameters) from a job file: a POST /api/v1/jobs body, a job as GET /api/v1/jobs/{id}
+    returns it (its "config"), or the run's config.json. ValueError when it has none of these shapes."""
+    if isinstance(document, dict) and isinstance(document.get("config"), dict):
+        document = document["config"]
+    if not isinstance(document, dict) or not isinstance(document.get("hyperparameters", {}), dict):
+        raise ValueError('expected a JSON object with "method" and "hyperparameters" (a job or its config)')
+    method = document.get("method")
+    return (str(method) if method is not None else None), dict(document.get("hyperparameters") or {})

@@ -29,6 +29,37 @@ from __future__ import annotations
 from app.jobs.hyperparameters import METHODS, TrainHyperparameters
 
 
+def deepspeed_problems(
+    zero_stage: int | None, offload_optimizer: bool, offload_params: bool
+) -> list[tuple[str, str]]:
+    """The offload x ZeRO-stage rules, written once: the API, the planner and the child's DeepSpeed config
+    all call this. QLoRA x ZeRO-3 is NOT refused: it trains (see above), so the planner models it."""
+    problems: list[tuple[str, str]] = []
+    if offload_params and zero_stage != 3:
+        problems.append(
+            ("offload_params", "parameter offload needs zero_stage 3: only ZeRO-3 partitions the parameters")
+        )
+    # Not a crash but a silent no-op: DeepSpeed builds its (offloading) ZeRO optimizer only for stages 1-3
+    # (deepspeed/runtime/engine.py, _configure_optimizer), so at stage 0 the option would be ignored.
+    if offload_optimizer and zero_stage in (None, 0):
+        problems.append(
+            (
+                "offload_optimizer",
+                "optimizer offload needs zero_stage 1, 2 or 3: at stage 0 DeepSpeed would silently ignore it",
+            )
+        )
+    return problems
+
+
+def precision_problems(precision: str, gpu_available: bool | None) -> list[tuple[str, str]]:
+    """Precision x device: fp16 autocast + loss scaling is a GPU feature; the child refuses it on a CPU."""
+    if gpu_available is False and precision == "fp16":
+        return [
+            ("precision", "fp16 mixed precision needs a GPU; choose auto, bf16 or fp32 to train on the CPU")
+        ]
+    return []
+
+
 def check_method_combination(
     method: str, hp: TrainHyperparameters, *, gpu_available: bool | None = None
 ) -> list[tuple[str, str]]:
@@ -40,28 +71,10 @@ def check_method_combination(
     problems: list[tuple[str, str]] = []
     if method not in METHODS:
         return [("method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")]
-    stage = hp.zero_stage
-
-    # --- DeepSpeed ------------------------------------------------------------------------------------------
-    if hp.offload_params and stage != 3:
-        problems.append(
-            ("offload_params", "parameter offload needs zero_stage 3: only ZeRO-3 partitions the parameters")
-        )
-    # Not a crash but a silent no-op: DeepSpeed builds its (offloading) ZeRO optimizer only for stages 1-3
-    # (deepspeed/runtime/engine.py, _configure_optimizer), so at stage 0 the option would be ignored.
-    if hp.offload_optimizer and stage in (None, 0):
-        problems.append(
-            (
-                "offload_optimizer",
-                "optimizer offload needs zero_stage 1, 2 or 3: at stage 0 DeepSpeed would silently ignore it",
-            )
-        )
+    problems += deepspeed_problems(hp.zero_stage, hp.offload_optimizer, hp.offload_params)
 
     # --- precision and device -------------------------------------------------------------------------------
-    if gpu_available is False and hp.precision == "fp16":
-        problems.append(
-            ("precision", "fp16 mixed precision needs a GPU; choose bf16 or fp32 to train on the CPU")
-        )
+    problems += precision_problems(hp.precision, gpu_available)
 
     # --- method-specific ------------------------------------------------------------------------------------
     if method == "prefix" and hp.gradient_checkpointing:

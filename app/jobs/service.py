@@ -25,8 +25,11 @@ from app.users.quotas import check_job_quota
 log = logging.getLogger("ftstudio.jobs")
 
 
-def validate_hyperparameters(method: str, values: dict[str, Any]) -> TrainHyperparameters:
-    """Pydantic checks each field; method_rules checks combinations. Both name the field at fault."""
+def validate_hyperparameters(
+    method: str, values: dict[str, Any], *, gpu_available: bool | None = None
+) -> TrainHyperparameters:
+    """Pydantic checks each field; method_rules checks combinations (and, when the workers' devices are
+    known, precision x device). Both name the field at fault."""
     if method not in METHODS:
         raise InvalidInput(f"Unknown method '{method}'. Choose one of: {', '.join(METHODS)}.", field="method")
     try:
@@ -39,7 +42,7 @@ def validate_hyperparameters(method: str, values: dict[str, Any]) -> TrainHyperp
         raise InvalidInput(f"{field}: {message}", field=field) from exc
     from app.jobs.method_rules import check_method_combination
 
-    problems = check_method_combination(method, hp)
+    problems = check_method_combination(method, hp, gpu_available=gpu_available)
     if problems:
         field, reason = problems[0]
         raise InvalidInput(f"hyperparameters.{field}: {reason}", field=f"hyperparameters.{field}")
@@ -73,7 +76,10 @@ class JobService:
 
     # --- creating ------------------------------------------------------------------------------
     def create_train_job(self, owner_id: int, request: TrainJobCreate) -> Job:
-        hp = validate_hyperparameters(request.method, request.hyperparameters)
+        from app.plans.devices import studio_devices
+
+        gpu = studio_devices(self.session).gpu_available  # fp16 on a CPU-only studio is refused up front
+        hp = validate_hyperparameters(request.method, request.hyperparameters, gpu_available=gpu)
         model = CatalogService(self.session).get(request.base_model)
         version = DatasetRepository(self.session).resolve_version(
             owner_id, request.dataset_id, request.dataset_version

@@ -8,7 +8,7 @@ from app.datasets.service import DatasetService
 from app.deps import CurrentUser, SessionDep
 from app.errors import NotFound, StudioError
 from app.jobs.compare import compare_jobs, parse_ids
-from app.jobs.form import form_sections, parse_hyperparameters
+from app.jobs.form import clone_context, form_sections, parse_hyperparameters
 from app.jobs.hyperparameters import METHODS
 from app.jobs.logs import job_log_tail
 from app.jobs.repository import JobRepository
@@ -57,12 +57,16 @@ def new_job_page(
     dataset_id: int | None = None,
     dataset_version: int | None = None,
     model: str | None = None,
+    clone_from: int | None = None,
 ) -> HTMLResponse:
-    """Links from a dataset version ("fine-tune this version") or an export ("train it again") fill it in."""
+    """Links from a dataset version ("fine-tune this version") or an export ("train it again") fill it in;
+    ?clone_from=JOB fills every field from that job's config."""
     context = _form_context(
         session, user.user_id,
         selected_dataset=dataset_id, selected_version=dataset_version, selected_model=model,
     )
+    if clone_from is not None:
+        context.update(clone_context(JobService(session).get(clone_from, user.scope_owner_id)))
     return render(request, "jobs/new.html", **context)
 
 

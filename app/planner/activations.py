@@ -43,7 +43,7 @@ class Activations:
 
 
 def effective_seq_len(req: PlanRequest) -> int:
-    return req.seq_len + (req.num_virtual_tokens if req.method == "ptuning" else 0)
+    return req.seq_len + (req.num_virtual_tokens if req.method in ("ptuning", "prompt") else 0)
 
 
 def _needs_input(

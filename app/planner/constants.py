@@ -81,7 +81,8 @@ DS_OVERLAP_COMM_FACTOR = 4.5
 # (Narayanan et al. 2021, arXiv 2104.04473); HF Trainer runs of 7B models report 0.3-0.45; LoRA loses the
 # weight-gradient GEMMs but keeps their launches; QLoRA dequantises every weight twice per step (Dettmers
 # et al. 2023 report QLoRA ~1.2-1.4x slower than LoRA).
-MFU = {"full": 0.40, "freeze": 0.40, "lora": 0.35, "qlora": 0.26, "ptuning": 0.35, "adapter": 0.35}
+MFU = {"full": 0.40, "freeze": 0.40, "lora": 0.35, "qlora": 0.26, "ptuning": 0.35, "adapter": 0.35,
+       "prefix": 0.35, "prompt": 0.35, "ia3": 0.35}  # fmt: skip
 # Small micro-batches underfill the GPU: MFU scales by tokens / (tokens + MFU_HALF_TOKENS) (assumption).
 MFU_HALF_TOKENS = 512
 # FLOPs per token: 6N for training (Kaplan et al. 2020, arXiv 2001.08361, section 2.1), 2N forward;

@@ -118,8 +118,6 @@ def plan(
         cpu_bytes = int(req.num_gpus * (GPU_PROCESS_HOST_BYTES + max(cpu_rank, loading)))
     fits = peak <= capacity * (1 - FIT_MARGIN)
     st = step_time(shape, states, req, gpu)
-    if req.method in ("qlora",) and req.zero == 3:
-        notes.append("QLoRA with ZeRO-3 is not supported")
     if req.precision == "fp16" and not on_cpu:
         notes.append("fp16 uses dynamic loss scaling; bf16 is safer where the card supports it")
     if is_mixed(req) and req.zero is None and req.method in ("full", "freeze"):

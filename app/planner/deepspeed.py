@@ -79,24 +79,21 @@ def deepspeed_json(stage: int, *, offload_optimizer: bool, offload_params: bool)
 
 
 def training_arguments(req: PlanRequest) -> dict[str, Any]:
-    """Hugging Face TrainingArguments keyword arguments for this plan."""
-    args: dict[str, Any] = {
-        "per_device_train_batch_size": req.micro_batch,
-        "gradient_accumulation_steps": req.grad_accum,
-        "gradient_checkpointing": req.gradient_checkpointing,
-        "bf16": req.precision in ("bf16", "pure-bf16"),
-        "fp16": req.precision == "fp16",
-        "optim": OPTIM_NAMES[req.optimizer],
-    }
-    if req.device == "cpu":
-        args["use_cpu"] = True
-    if req.zero is not None:
-        args["deepspeed"] = deepspeed_config(req)
-    return args
+    """Hugging Face TrainingArguments keyword arguments for this plan: the child's own mapping
+    (app/jobs/trainer_args.trainer_kwargs) applied to the plan's hyperparameters, so they cannot differ."""
+    from app.jobs.hyperparameters import TrainHyperparameters
+    from app.jobs.trainer_args import trainer_kwargs
+
+    values = to_hyperparameters(req)
+    method = values.pop("method")
+    # model_construct: the planner's searches go beyond a job's bounds (sequence length 1 .. the context)
+    hp = TrainHyperparameters.model_construct(**values)
+    return trainer_kwargs(method, hp, precision=hp.precision, cuda=req.device == "gpu", has_eval=False)
 
 
 def to_hyperparameters(plan_or_rec: PlanResult | Recommendation | PlanRequest) -> dict[str, Any]:
-    """FT Studio hyperparameter names (app/jobs/hyperparameters.py) for a plan, recommendation or request."""
+    """FT Studio hyperparameter names (app/jobs/hyperparameters.py) for a plan, recommendation or request
+    (with "method"; the form's plan panel drops it: a recommendation never changes the user's method)."""
     req = _request_of(plan_or_rec)
     hp: dict[str, Any] = {
         "method": req.method,
@@ -104,16 +101,21 @@ def to_hyperparameters(plan_or_rec: PlanResult | Recommendation | PlanRequest) -
         "gradient_accumulation_steps": req.grad_accum,
         "max_seq_length": req.seq_len,
         "gradient_checkpointing": req.gradient_checkpointing,
-        "precision": PRECISION_NAMES[req.precision],
+        "precision": PRECISION_NAMES.get(req.precision, req.precision),
         "optim": OPTIM_NAMES[req.optimizer],
         "zero_stage": req.zero,
         "offload_optimizer": req.offload_optimizer,
         "offload_params": req.offload_params,
         "num_processes": req.world_size,
         "lora_r": req.lora_r,
+        "lora_dropout": req.lora_dropout,
         "lora_target_modules": req.lora_targets,
         "quant_bits": req.quant_bits,
         "double_quant": req.double_quant,
+        "num_virtual_tokens": req.num_virtual_tokens,
+        "encoder_hidden_size": req.encoder_hidden_size,
+        "adapter_bottleneck_size": req.adapter_bottleneck_size,
+        "freeze_trainable_layers": req.freeze_trainable_layers,
     }
     return hp
 
@@ -134,45 +136,65 @@ _OPTIM_FROM_HF = {
     "adamw_bnb_8bit": "adamw-8bit",
     "paged_adamw_8bit": "paged-adamw-8bit",
 }
-_METHOD_FROM_HP = {"prefix": "ptuning", "prompt": "ptuning", "ia3": "lora"}
 
 
 def request_from_hyperparameters(
-    model: str, hp: dict[str, Any], *, gpu: str = "A100-80GB", device: str = "gpu", **extra: Any
+    model: str,
+    hp: Any,
+    *,
+    method: str | None = None,
+    gpu: str = "A100-80GB",
+    device: str = "gpu",
+    **extra: Any,
 ) -> tuple[PlanRequest, list[str]]:
-    """The inverse of to_hyperparameters: FT Studio hyperparameters (+ method) -> PlanRequest and notes on
-    what had to be approximated (methods and optimizers the planner does not model one to one)."""
+    """A job's method + hyperparameters (a dict exactly as POST /api/v1/jobs takes it, or a
+    TrainHyperparameters) -> the PlanRequest of exactly that run, and notes on what the planner
+    approximates. The one mapping used by the API, the CLI, the form and the job's stored prediction.
+
+    Raises pydantic's ValidationError for bad hyperparameters (the same messages a job gets)."""
+    from app.jobs.hyperparameters import TrainHyperparameters
+
     notes: list[str] = []
-    method = str(hp.get("method", "lora"))
-    if method in _METHOD_FROM_HP:
-        notes.append(f"{method} is estimated as {_METHOD_FROM_HP[method]} (similar memory profile)")
-        method = _METHOD_FROM_HP[method]
-    optim = str(hp.get("optim", "adamw_torch"))
+    if isinstance(hp, TrainHyperparameters):
+        values = hp
+    else:
+        raw = dict(hp or {})
+        method = method or str(raw.pop("method", "lora"))
+        raw.pop("method", None)
+        values = TrainHyperparameters(**raw)
+    method = method or "lora"
+    optim = values.optim
     if optim not in _OPTIM_FROM_HF and optim not in ("adamw_torch", "adamw_torch_fused"):
         notes.append(f"optimizer {optim} is estimated as AdamW")
-    zero = hp.get("zero_stage")
     fields: dict[str, Any] = {
         "model": model,
         "method": method,
-        "micro_batch": hp.get("per_device_train_batch_size", 1),
-        "grad_accum": hp.get("gradient_accumulation_steps", 1),
-        "seq_len": hp.get("max_seq_length", 1024),
-        "gradient_checkpointing": bool(hp.get("gradient_checkpointing", False)),
-        "precision": str(hp.get("precision", "bf16")).replace("pure_bf16", "pure-bf16"),
+        "micro_batch": values.per_device_train_batch_size,
+        "grad_accum": values.gradient_accumulation_steps,
+        "seq_len": values.max_seq_length,
+        "gradient_checkpointing": values.gradient_checkpointing,
+        "precision": values.precision.replace("pure_bf16", "pure-bf16"),
         "optimizer": _OPTIM_FROM_HF.get(optim, "adamw"),
-        "zero": None if zero in (None, "") else int(zero),
-        "offload_optimizer": bool(hp.get("offload_optimizer", False)),
-        "offload_params": bool(hp.get("offload_params", False)),
-        "num_gpus": hp.get("num_processes", 1),
+        "zero": values.zero_stage,
+        "offload_optimizer": values.offload_optimizer,
+        "offload_params": values.offload_params,
+        "num_gpus": values.num_processes,
         "gpu": gpu,
         "device": device,
+        "lora_r": values.lora_r,
+        "lora_targets": values.lora_target_modules,
+        "lora_dropout": values.lora_dropout,
+        "quant_bits": values.quant_bits,
+        "double_quant": values.double_quant,
+        "num_virtual_tokens": values.num_virtual_tokens,
+        "encoder_hidden_size": values.encoder_hidden_size,
+        "adapter_bottleneck_size": values.adapter_bottleneck_size,
+        "freeze_trainable_layers": values.freeze_trainable_layers,
     }
-    renamed = {"lora_target_modules": "lora_targets"}
-    for src in (
-        "lora_r", "lora_target_modules", "lora_dropout", "quant_bits", "double_quant", "num_virtual_tokens",
-        "encoder_hidden_size", "adapter_bottleneck_size", "freeze_trainable_layers",
-    ):  # fmt: skip
-        if hp.get(src) not in (None, ""):
-            fields[renamed.get(src, src)] = hp[src]
+    if device == "cpu":
+        # The CPU profile is one process without DeepSpeed: plan the job's single-process equivalent.
+        if values.zero_stage or values.num_processes > 1:
+            notes.append("the CPU profile plans one process without DeepSpeed")
+        fields.update(zero=None, offload_optimizer=False, offload_params=False, num_gpus=1)
     fields.update(extra)
     return PlanRequest(**fields), notes

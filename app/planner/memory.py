@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.jobs.trainer_args import ADAPTER_METHODS, load_dtype
+
 from .architecture import ModelShape
 from .constants import (
     ADAM_STATES,
@@ -128,8 +130,11 @@ def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
     """Weights, gradients, master weights and optimizer states of one full replica for `req.method`."""
     total = shape.num_params
     deepspeed = req.zero is not None
-    # dtype of frozen (non-quantised) weights: the load dtype, or 16 bits once DeepSpeed casts the module
-    half = 2.0 if req.precision == "pure-bf16" or (is_mixed(req) and deepspeed) else 4.0
+    # dtype of frozen (non-quantised) weights: the child's load dtype (app/jobs/trainer_args.load_dtype: the
+    # compute dtype for adapter methods, fp32 for full/freeze under mixed precision), or 16 bits once
+    # DeepSpeed casts the module
+    loaded_fp32 = load_dtype(req.method, req.precision.replace("-", "_")) == "fp32"
+    half = 4.0 if loaded_fp32 and not (is_mixed(req) and deepspeed) else 2.0
     # Per trainable parameter: (weight, grad, master) bytes; see the module docstring.
     if req.precision == "fp32":
         w, g, m = 4.0, 4.0, 0.0
@@ -172,6 +177,17 @@ def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
                 (req.num_virtual_tokens * h, 1), (h * e, 1), (e, 1), (e * e, 1), (e, 1), (e * h, 1), (h, 1)
             ]  # fmt: skip
             st.trainable_layers = L
+        elif req.method == "prompt":
+            adapter_sizes = [(req.num_virtual_tokens * shape.hidden_size, 1)]  # peft PromptEmbedding
+            st.trainable_layers = L
+        elif req.method == "prefix":
+            # peft PrefixEncoder without projection: one embedding of num_layers x 2 (key, value) x kv width
+            adapter_sizes = [(req.num_virtual_tokens * L * 2 * shape.kv_dim, 1)]
+            st.trainable_layers = L
+        elif req.method == "ia3":
+            # peft IA3 on Llama-likes: one scale per output of k and v, one per input of the down projection
+            adapter_sizes = [(2 * shape.kv_dim + shape.intermediate_size, L)]
+            st.trainable_layers = L
         elif req.method == "adapter":
             # Bottleneck adapters (Houlsby et al. 2019) as FT Studio adds them (worker/training/methods/
             # adapter.py): one per layer after the feed-forward block, down h->m and up m->h with biases.
@@ -191,12 +207,13 @@ def model_states(shape: ModelShape, req: PlanRequest) -> ModelStates:
             st.weights["weights (frozen)"] = total * half
         # peft keeps adapters in fp32 under mixed precision (autocast_adapter_dtype=True); DeepSpeed casts
         # them to 16 bits and keeps an fp32 master instead: both cost 16 bytes per adapter parameter.
-        if req.method in ("lora", "qlora") and not deepspeed:
-            w = g = 4.0  # peft autocast_adapter_dtype keeps LoRA weights (and so their grads) in fp32
+        if (req.method in ("lora", "qlora") or is_mixed(req)) and not deepspeed:
+            # peft autocast_adapter_dtype (and the child's own adapter module) keep adapters in fp32
+            w = g = 4.0
         st.weights["adapter weights"] = adapters * w
         total = st.total_params = total + adapters
 
-    if is_mixed(req) and not deepspeed and req.method != "qlora":
+    if is_mixed(req) and not deepspeed and loaded_fp32 and req.method not in ADAPTER_METHODS:
         # every decoder linear and the LM head run on a bf16 copy that the matmul saves for backward
         linear = sum(lin.in_features * lin.out_features for lin in shape.linears) * L
         st.autocast_copies = 2.0 * (linear + shape.vocab_size * shape.hidden_size)

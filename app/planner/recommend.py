@@ -54,6 +54,27 @@ def _describe(req: PlanRequest) -> str:
     return ", ".join(parts)
 
 
+_LABELS = {
+    "method": "method", "zero": "DeepSpeed ZeRO stage", "offload_optimizer": "optimizer offload",
+    "offload_params": "parameter offload", "gradient_checkpointing": "gradient checkpointing",
+    "optimizer": "optimizer", "micro_batch": "micro-batch", "grad_accum": "accumulation",
+}  # fmt: skip
+
+
+def _differences(request: PlanRequest, cand: PlanRequest) -> tuple[str, ...]:
+    """What a candidate changes in the user's configuration, in words ("micro-batch 2 -> 1", ...)."""
+    out = []
+    for key, label in _LABELS.items():
+        before, after = getattr(request, key), getattr(cand, key)
+        if before != after:
+            if isinstance(after, bool):
+                out.append(f"{label} {'on' if after else 'off'}")
+            else:
+                shown = {None: "none"}.get(after, after)
+                out.append(f"{label} { ({None: 'none'}.get(before, before)) } -> {shown}")
+    return tuple(out)
+
+
 def recommend(
     request: PlanRequest, *, top_k: int = 5, shape: ModelShape | None = None
 ) -> list[Recommendation]:
@@ -68,8 +89,6 @@ def recommend(
     best: dict[tuple, tuple[PlanResult, PlanRequest]] = {}
     for method in methods:
         for zero, off_opt, off_par in stages:
-            if method == "qlora" and zero == 3:
-                continue
             for ckpt in (False, True):
                 for optim in optimizers:
                     key = (method, zero, off_opt, off_par, ckpt, optim)
@@ -82,7 +101,10 @@ def recommend(
                                 "micro_batch": mb, "grad_accum": -(-per_gpu_batch // mb),
                             }
                         )  # fmt: skip
-                        result = _plan(cand, shape)
+                        try:
+                            result = _plan(cand, shape)
+                        except ValueError:  # a combination the job rules refuse (method_rules)
+                            break
                         if result.fits:
                             best[key] = (result, cand)
                             break
@@ -102,16 +124,27 @@ def recommend(
         ),
     )
     out: list[Recommendation] = []
+    seen: set[tuple] = set()
     fastest = ranked[0][0].seconds_per_step if ranked else 0.0
-    for i, (result, cand) in enumerate(ranked[:top_k], start=1):
+    rank = 0
+    for result, cand in ranked:
+        differs = _differences(request, cand)
+        if differs in seen:  # two candidates that read the same to a user are one recommendation
+            continue
+        seen.add(differs)
+        rank += 1
+        if rank > top_k:
+            break
+        i = rank
         spare = (result.per_gpu.capacity_bytes - result.per_gpu.peak_bytes) / GIB
         slower = result.seconds_per_step / fastest if fastest else 1.0
         why = "fastest configuration that fits" if i == 1 else f"{slower:.2f}x the time of the fastest"
         if cand.method != request.method:
             why += f"; switches method to {cand.method}"
+        how = "; ".join(differs) or "as you set it"
         reason = (
-            f"{_describe(cand)}: peak {result.per_gpu.peak_bytes / GIB:.1f} GiB, {spare:.1f} GiB to spare; "
-            f"~{result.seconds_per_step:.2f} s/step; {why}"
+            f"{_describe(cand)} ({how}): peak {result.per_gpu.peak_bytes / GIB:.1f} GiB, "
+            f"{spare:.1f} GiB to spare; ~{result.seconds_per_step:.2f} s/step; {why}"
         )
         out.append(
             Recommendation(
@@ -120,7 +153,7 @@ def recommend(
                 optimizer=cand.optimizer, micro_batch=cand.micro_batch, grad_accum=cand.grad_accum,
                 precision=cand.precision, peak_bytes=result.per_gpu.peak_bytes,
                 estimated_seconds=result.estimated_seconds or result.seconds_per_step, reason=reason,
-                request=cand.model_dump(),
+                request=cand.model_dump(), differs=how,
             )
         )  # fmt: skip
     return out

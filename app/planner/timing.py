@@ -71,7 +71,7 @@ def flops_per_token(shape: ModelShape, states: ModelStates, req: PlanRequest, se
 
 def step_time(shape: ModelShape, states: ModelStates, req: PlanRequest, gpu: GpuSpec | None) -> StepTime:
     """Seconds per optimizer step (micro_batch x grad_accum sequences per GPU)."""
-    seq = req.seq_len + (req.num_virtual_tokens if req.method == "ptuning" else 0)
+    seq = req.seq_len + (req.num_virtual_tokens if req.method in ("ptuning", "prompt") else 0)
     micro_tokens = req.micro_batch * seq
     tokens_per_gpu = micro_tokens * req.grad_accum
     tokens = tokens_per_gpu * req.world_size

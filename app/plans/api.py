@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import InvalidInput, NotFound
-from app.planner import ModelShape, PlanRequest, PlanResult, load_model_shape, plan
+from app.planner import (
+    ModelShape,
+    PlanRequest,
+    PlanResult,
+    load_model_shape,
+    plan,
+    request_from_hyperparameters,
+)
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
 
@@ -41,7 +51,50 @@ def run_plan(session: Session, request: PlanRequest) -> PlanResult:
         raise InvalidInput(message, field=field if field in PlanRequest.model_fields else None) from exc
 
 
+class JobPlanRequest(BaseModel):
+    """Plan a job exactly as POST /api/v1/jobs would train it: its method and hyperparameters, unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, description="catalog id, known hub id, model folder or config.json path")
+    method: str = "lora"
+    hyperparameters: dict[str, Any] = Field(description="as in POST /api/v1/jobs (TrainHyperparameters)")
+    device: Literal["gpu", "cpu"] = "gpu"
+    gpu: str = "A100-80GB"
+    gpu_memory_gib: float | None = Field(None, gt=0)
+    gpu_tflops: float | None = Field(None, gt=0)
+    num_nodes: int = Field(1, ge=1, le=1024)
+    flash_attention: bool = False
+    train_tokens: int | None = Field(None, ge=1)
+
+
+def plan_request_of_job(body: JobPlanRequest) -> PlanRequest:
+    """The planner's request for a job body; bad hyperparameters are a 422 naming the field, as for jobs."""
+    from app.jobs.service import validate_hyperparameters
+
+    hp = validate_hyperparameters(body.method, body.hyperparameters, gpu_available=body.device == "gpu")
+    extra = body.model_dump(
+        include={"gpu_memory_gib", "gpu_tflops", "num_nodes", "flash_attention", "train_tokens"}
+    )
+    try:
+        request, _notes = request_from_hyperparameters(
+            body.model, hp, method=body.method, gpu=body.gpu, device=body.device, **extra
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidInput(f"{field}: {first['msg']}", field=field) from exc
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=str(exc).split(":", 1)[0] if ":" in str(exc) else None) from exc
+    return request
+
+
 @router.post("", response_model=PlanResult)
-def create_plan(request: PlanRequest, session: Session = Depends(get_session)) -> PlanResult:
-    """Peak memory per GPU with its breakdown, host RAM, fit, time, recommendations, DeepSpeed config."""
+def create_plan(request: JobPlanRequest | PlanRequest, session: Session = Depends(get_session)) -> PlanResult:
+    """Peak memory per GPU with its breakdown, host RAM, fit, time, recommendations, DeepSpeed config.
+
+    The body is either a job's `model` + `method` + `hyperparameters` (exactly what POST /api/v1/jobs takes)
+    or the planner's own flat request (the `ftstudio plan` flags)."""
+    if isinstance(request, JobPlanRequest):
+        request = plan_request_of_job(request)
     return run_plan(session, request)

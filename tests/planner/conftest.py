@@ -47,10 +47,9 @@ def studio_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     reset_settings_cache()
     try:
         upgrade_to_head(get_settings().sqlalchemy_url)
-        from app.web import create_app
         from tests.clients import studio_client as signed_in_client
 
-        with signed_in_client(create_app()) as client:
+        with signed_in_client() as client:
             yield client
     finally:
         for key, value in saved.items():

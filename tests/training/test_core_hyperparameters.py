@@ -15,7 +15,8 @@ from app.jobs.hyperparameters import METHODS, TrainHyperparameters, field_help
 def test_defaults_follow_the_issue() -> None:
     hp = TrainHyperparameters()
     assert (hp.lora_r, hp.lora_alpha, hp.lora_dropout) == (8, 16, 0.05)
-    assert hp.max_steps == -1 and hp.precision == "fp32" and hp.split_long_dialogues is True
+    assert hp.max_steps == -1 and hp.precision == "auto" and hp.split_long_dialogues is True
+    assert hp.collapse_action == "pause" and hp.max_train_minutes is None
     assert set(METHODS) >= {
         "lora",
         "qlora",
@@ -60,10 +61,12 @@ def test_unknown_field_is_rejected() -> None:
     assert info.value.errors()[0]["loc"] == ("lora_rank",)
 
 
-def test_cross_field_rules() -> None:
-    with pytest.raises(ValidationError, match="offload_params"):
-        TrainHyperparameters(offload_params=True, zero_stage=2)
-    assert TrainHyperparameters(offload_params=True, zero_stage=3).offload_params
+def test_cross_field_rules_live_in_method_rules() -> None:
+    from app.jobs.method_rules import check_method_combination
+
+    problems = check_method_combination("lora", TrainHyperparameters(offload_params=True, zero_stage=2))
+    assert [field for field, _ in problems] == ["offload_params"]
+    assert not check_method_combination("lora", TrainHyperparameters(offload_params=True, zero_stage=3))
 
 
 @pytest.mark.parametrize(("preset", "r", "alpha"), [("basic", 8, 16), ("advanced", 16, 32)])
@@ -83,7 +86,7 @@ def test_field_help_covers_every_field() -> None:
     for name, info in help_.items():
         assert info["description"], name
         assert info["default"] == TrainHyperparameters.model_fields[name].default
-    assert help_["precision"]["choices"] == ["fp32", "fp16", "bf16", "pure_bf16"]
+    assert help_["precision"]["choices"] == ["auto", "fp32", "fp16", "bf16", "pure_bf16"]
     assert help_["lora_r"]["ge"] == 1
     assert help_["eval_steps"]["nullable"] is True
     assert "adamw_torch" in help_["optim"]["choices"]

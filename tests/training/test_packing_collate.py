@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
@@ -59,3 +60,50 @@ def test_padding_masks_and_counts_real_tokens(tiny_tokenizer: Any, h: Any) -> No
     assert (batch["labels"][pad_positions] == IGNORE_INDEX).all()
     assert (batch["input_ids"][pad_positions] == tiny_tokenizer.pad_token_id).all()
     assert collator.tokens_seen == sum(lengths)
+
+
+def _mean_loss(model: Any, batch: dict[str, torch.Tensor]) -> float:
+    with torch.no_grad():
+        return model(**batch, use_cache=False).loss.item()
+
+
+def test_padding_free_batches_give_the_padded_loss(tiny_model_dir: Path, tiny_tokenizer: Any, h: Any) -> None:
+    """#12: the loss of a padding-free batch (best-fit packed rows, and the fully flattened batch of the
+    flash-attention path) equals the loss of the same examples padded, in fp32."""
+    from worker.training.collate import FlatteningCollator
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32).eval()
+    examples = _examples(tiny_tokenizer, h, 6)
+    padded = _mean_loss(model, Collator(pad_token_id=tiny_tokenizer.pad_token_id)(unpacked_rows(examples)))
+    packed_rows = pack_examples(examples, max_len=max(len(e) for e in examples) * 3)
+    packed = _mean_loss(model, Collator(pad_token_id=tiny_tokenizer.pad_token_id)(packed_rows))
+    flat_collator = FlatteningCollator(pad_token_id=tiny_tokenizer.pad_token_id)
+    flat_batch = flat_collator(unpacked_rows(examples))
+    assert flat_batch["input_ids"].shape[0] == 1 and "attention_mask" not in flat_batch  # no padding at all
+    flat = _mean_loss(model, flat_batch)
+    assert packed == pytest.approx(padded, abs=1e-5) and flat == pytest.approx(padded, abs=1e-5)
+    labelled = sum(sum(1 for t in e.labels[1:] if t != IGNORE_INDEX) for e in examples)
+    assert flat_collator.label_tokens_seen == labelled
+
+
+def test_best_fit_packs_tighter_than_in_order(tiny_tokenizer: Any, h: Any) -> None:
+    examples = _examples(tiny_tokenizer, h, 12)
+    lengths = sorted(len(e) for e in examples)
+    max_len = lengths[-1] + lengths[0] + 1
+    rows = pack_examples(examples, max_len=max_len)
+    assert all(len(r["input_ids"]) <= max_len for r in rows)
+    assert sum(len(r["input_ids"]) for r in rows) == sum(lengths)
+    in_order, used = 1, 0  # rows the old in-order greedy packing needed
+    for n in (len(e) for e in examples):
+        if used and used + n > max_len:
+            in_order, used = in_order + 1, 0
+        used += n
+    assert len(rows) <= in_order
+
+
+def test_packing_is_exact_only_where_the_mask_comes_from_position_ids() -> None:
+    from worker.training.collate import packing_is_exact
+
+    assert packing_is_exact("llama", "lora") and packing_is_exact("qwen2", "full")
+    assert not packing_is_exact("llama", "prefix") and not packing_is_exact("llama", "ptuning")
+    assert not packing_is_exact("no_such_model", "lora") and not packing_is_exact(None, "lora")

@@ -7,7 +7,10 @@ Signals (each reported once per run per kind, with a sentence a user can act on)
   median is robust to the noisy single steps a mean would chase).
 * ``loss_diverged``: a loss above ``diverge_factor`` x the best loss so far. The spike test alone misses a
   blow-up in the first steps (the median then already holds exploded values); a loss several times its own
-  best is divergence in any phase of training.
+  best is divergence in any phase of training. Also when ``rise_window`` logged losses in a row sit above
+  ``rise_factor`` x the FIRST logged loss (the base model's own loss on the data): a fine-tune that stays
+  50 % worse than where it started is making the model worse than no training at all. This catches the
+  blow-ups that level off below 5x (a tiny model at learning rate 0.5: 7.0 -> 10.7 -> 13.5 -> 15.8).
 * ``eval_loss_rising``: the eval loss rose ``patience`` evaluations in a row and sits above its best by more
   than ``rise_tolerance`` (relative): over-fitting or divergence.
 * ``degenerate_generations`` on a sample of generations: mean character 4-gram repetition ratio above
@@ -75,6 +78,8 @@ class CollapseMonitor:
     min_history: int = 5
     spike_factor: float = 3.0
     diverge_factor: float = 5.0
+    rise_factor: float = 1.5
+    rise_window: int = 3
     patience: int = 3
     rise_tolerance: float = 0.05
     max_repetition: float = 0.5
@@ -83,6 +88,8 @@ class CollapseMonitor:
     _losses: deque = field(default_factory=deque, repr=False)
     _evals: list = field(default_factory=list, repr=False)
     _best_loss: float = field(default=math.inf, repr=False)
+    _first_loss: float | None = field(default=None, repr=False)
+    _above_start: int = field(default=0, repr=False)
     _fired: set = field(default_factory=set, repr=False)
 
     def _fire(self, kind: str, step: int, reason: str) -> list[CollapseSignal]:
@@ -106,6 +113,20 @@ class CollapseMonitor:
                 f"loss {loss:.4g} at step {step} is {loss / self._best_loss:.0f}x the best so far "
                 f"({self._best_loss:.4g}): training diverged; lower the learning rate",
             )
+        if self._first_loss is None:
+            self._first_loss = loss
+        elif self._first_loss > 0 and loss > self.rise_factor * self._first_loss:
+            self._above_start += 1
+            if self._above_start >= self.rise_window:
+                out += self._fire(
+                    "loss_diverged",
+                    step,
+                    f"loss {loss:.4g} at step {step} has stayed above {self.rise_factor:g}x the starting "
+                    f"loss ({self._first_loss:.4g}) for {self._above_start} logs: training diverged; "
+                    "lower the learning rate",
+                )
+        else:
+            self._above_start = 0
         self._best_loss = min(self._best_loss, loss)
         if len(self._losses) >= self.min_history:
             median = statistics.median(self._losses)

@@ -2,8 +2,10 @@
 
 Every Nth checkpoint save (``quick_eval_every_n_checkpoints``; 0 turns it off) the callback generates greedy
 answers for ``quick_eval_samples`` validation rows, scores char BLEU-4 (nltk, method3, x100) and generation
-health, and writes a ``quick_eval`` event. Every logged loss and eval loss, and every generation sample, goes
-through the collapse detectors; a new signal writes ``{"event": "collapse", "step", "reason", "action"}``,
+health, and writes a ``quick_eval`` event. Every generation sample (and, used alone, every loss) goes through
+the collapse detectors (in the training child the loss signals run in its always-on LossWatch, whatever this
+setting: it passes watch_losses=False); a new signal writes
+``{"event": "collapse", "step", "reason", "action"}``,
 and with action ``pause`` or ``stop`` the callback asks the Trainer to save and stop (the supervisor tells
 pause from stop by the event). ``keep_best_k`` > 0 writes ``{"event": "best_checkpoints", "steps", "metric"}``
 whenever the best-k set changes, ranked by ``metric_for_best`` (``eval_loss`` lower is better; ``bleu4``
@@ -34,8 +36,12 @@ class QuickEvalCallback(TrainerCallback):
         tokenizer: Any,
         eval_rows: list[dict],
         write_event: Callable[[dict], None],
+        watch_losses: bool = True,
     ) -> None:
         hp = hyperparameters
+        # The training child runs its own always-on LossWatch and passes False; used alone, this callback
+        # watches the losses itself.
+        self.watch_losses = watch_losses
         self.every_n = int(hp.get("quick_eval_every_n_checkpoints", 1) or 0)
         self.n_samples = int(hp.get("quick_eval_samples", 8))
         self.action = str(hp.get("collapse_action", "flag"))
@@ -75,11 +81,12 @@ class QuickEvalCallback(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         logs = logs or {}
         step = state.global_step
-        if "loss" in logs:
+        if "loss" in logs and self.watch_losses:
             self._handle(self.monitor.observe_loss(step, float(logs["loss"])), control)
         if "eval_loss" in logs:
             self.last_eval_loss = float(logs["eval_loss"])
-            self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
+            if self.watch_losses:
+                self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
 
     # -- quick eval + best checkpoints ----------------------------------------------------------------
     def _generate(self, model: Any) -> list[str]:
@@ -129,6 +136,8 @@ class QuickEvalCallback(TrainerCallback):
             }
             self.write_event(event)
             self._handle(self.monitor.observe_generations(step, predictions), control)
+            # The checkpoint of this step was just written: _handle's save request would write it twice.
+            control.should_save = False
         self._update_best(step, event)
 
     def _update_best(self, step: int, event: dict | None) -> None:
@@ -153,8 +162,13 @@ def make_quick_eval_callback(
     tokenizer: Any,
     eval_rows: list[dict],
     write_event: Callable[[dict], None],
+    watch_losses: bool = True,
 ) -> TrainerCallback:
     """The training child's hook (docs/CONTRACTS.md events): quick eval, collapse detection, best-k."""
     return QuickEvalCallback(
-        hyperparameters=hyperparameters, tokenizer=tokenizer, eval_rows=eval_rows, write_event=write_event
+        hyperparameters=hyperparameters,
+        tokenizer=tokenizer,
+        eval_rows=eval_rows,
+        write_event=write_event,
+        watch_losses=watch_losses,
     )

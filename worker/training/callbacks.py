@@ -126,3 +126,47 @@ class MetricsEvents(TrainerCallback):
         if state.is_world_process_zero:
             path = f"{self.checkpoint_prefix}/checkpoint-{state.global_step}"
             self.writer.write("checkpoint", step=state.global_step, path=path)
+
+
+class LossWatch(TrainerCallback):
+    """The collapse watch that is always on: every logged training loss (non-finite, spike, divergence) and
+    every eval loss (rising) goes through worker/evaluation/collapse.py, whatever the quick-eval setting.
+    A new signal writes a ``collapse`` event; with action pause / stop the step saves a checkpoint and stops
+    (the child then ends "paused" / "stopped" with the reason, shown on the job page)."""
+
+    def __init__(self, action: str, write_event: Any) -> None:
+        from worker.evaluation.collapse import CollapseMonitor
+
+        self.action = action
+        self.write_event = write_event
+        self.monitor = CollapseMonitor()
+
+    def _handle(self, signals: list, control: TrainerControl) -> None:
+        for s in signals:
+            self.write_event(
+                {
+                    "event": "collapse",
+                    "step": s.step,
+                    "kind": s.kind,
+                    "reason": s.reason,
+                    "action": self.action,
+                }
+            )
+            if self.action in ("pause", "stop"):
+                control.should_save = True  # a paused job resumes from this checkpoint
+                control.should_training_stop = True
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        if "loss" in logs:
+            self._handle(self.monitor.observe_loss(state.global_step, float(logs["loss"])), control)
+        if "eval_loss" in logs:
+            self._handle(self.monitor.observe_eval_loss(state.global_step, float(logs["eval_loss"])), control)

@@ -31,13 +31,14 @@ def deepspeed_config(hp: _ZeroChoice) -> dict[str, Any]:
     Raises ValueError for a choice DeepSpeed itself would reject later with a less readable message
     (app.jobs.method_rules reports the same to the user as a 422 before launch).
     """
+    from app.jobs.method_rules import deepspeed_problems
+
     stage = hp.zero_stage
     if stage is None or stage not in (0, 1, 2, 3):
         raise ValueError(f"zero_stage must be 0, 1, 2 or 3 to build a DeepSpeed config, got {stage!r}")
-    if hp.offload_params and stage != 3:
-        raise ValueError("offload_params needs zero_stage 3: only ZeRO-3 partitions (so offloads) parameters")
-    if hp.offload_optimizer and stage == 0:
-        raise ValueError("offload_optimizer needs zero_stage 1, 2 or 3: stage 0 has no partitioned optimizer")
+    problems = deepspeed_problems(stage, hp.offload_optimizer, hp.offload_params)
+    if problems:
+        raise ValueError(f"{problems[0][0]}: {problems[0][1]}")
 
     # One generator for the planner and the child: a job launched from a recommendation runs exactly the
     # configuration that was planned. (The stage-3 gather-on-save key matters: without it save_model under

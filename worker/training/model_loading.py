@@ -32,8 +32,9 @@ def load_tokenizer(spec: BaseModelSpec) -> Any:
     return tokenizer
 
 
-def load_model(spec: BaseModelSpec, method: types.ModuleType, hp: TrainHyperparameters) -> Any:
-    """AutoModelForCausalLM.from_pretrained(path, gguf_file, trust_remote_code, **method.load_kwargs)."""
+def load_model(spec: BaseModelSpec, method: types.ModuleType, hp: TrainHyperparameters, **extra: Any) -> Any:
+    """AutoModelForCausalLM.from_pretrained(path, gguf_file, trust_remote_code, **method.load_kwargs, **extra)
+    (extra: e.g. attn_implementation for the padding-free flash-attention path)."""
     from transformers import AutoModelForCausalLM
 
     try:
@@ -41,6 +42,7 @@ def load_model(spec: BaseModelSpec, method: types.ModuleType, hp: TrainHyperpara
             spec.path,
             **weight_kwargs(gguf_file=spec.gguf_file, trust_remote_code=spec.trust_remote_code),
             **method.load_kwargs(hp),
+            **extra,
         )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"could not load base model {spec.path!r}: {exc}") from None

@@ -43,8 +43,32 @@ def _model_type(config: RunConfig) -> str | None:
         return None
 
 
+def batching_mode(config: RunConfig) -> str:
+    """How training batches are built: "flat" (padding-free, flash-attention varlen on a GPU), "packed"
+    (best-fit rows with position-id restarts: exact, see collate.packing_is_exact), "grouped" (one example
+    per row, batches grouped by length) where packing would not be exact for this model/method, or "rows"
+    (one example per row, random order) when the user turned packing off."""
+    import importlib.util
+
+    import torch
+
+    from worker.training.collate import packing_is_exact
+
+    if not config.hyperparameters.packing:
+        return "rows"  # the user turned packing off: one example per row, the sampler's random order
+    if not packing_is_exact(_model_type(config), config.method):
+        return "grouped"
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flat"
+    return "packed"
+
+
 def _setup_data(
-    config: RunConfig, tokenizer: Any, conversations: list[list[dict[str, str]]], split: str
+    config: RunConfig,
+    tokenizer: Any,
+    conversations: list[list[dict[str, str]]],
+    split: str,
+    mode: str = "grouped",
 ) -> tuple[list[dict[str, list[int]]], DataStats]:
     from worker.training.collate import pack_examples, unpacked_rows
 
@@ -58,68 +82,32 @@ def _setup_data(
             f"were cut away by max_seq_length={hp.max_seq_length} (or there is no assistant reply). Raise "
             "max_seq_length, turn on split_long_dialogues, or shorten the system prompt and user turns."
         )
-    rows = pack_examples(examples, hp.max_seq_length) if hp.packing else unpacked_rows(examples)
+    rows = pack_examples(examples, hp.max_seq_length) if mode == "packed" else unpacked_rows(examples)
     return rows, stats
 
 
-def _precision_arguments(hp: TrainHyperparameters) -> dict[str, Any]:
+def core_training_arguments(
+    hp: TrainHyperparameters, run_dir: Path, *, has_eval: bool, method: str = "lora"
+) -> dict[str, Any]:
+    """TrainingArguments of the core: app/jobs/trainer_args.trainer_kwargs (the planner's mapping too) on
+    this machine's device, with `auto` precision resolved here; a method's own arguments go over these."""
     import torch
 
-    if hp.precision == "fp16":
-        if not torch.cuda.is_available():
-            raise ConfigError("fp16 mixed precision needs a GPU; choose bf16 or fp32 to train on the CPU")
-        return {"fp16": True}  # autocast + GradScaler: dynamic loss scaling (accelerate)
-    if hp.precision in ("bf16", "pure_bf16"):
-        return {"bf16": True}  # pure_bf16 also loads the weights in bf16 (method.load_kwargs)
-    return {}
+    from app.jobs.trainer_args import trainer_kwargs
+    from worker.training.precision import resolve
 
+    precision, _why = resolve(hp.precision, run_dir.parent)
+    try:
+        args = trainer_kwargs(
+            method, hp, precision=precision, cuda=torch.cuda.is_available(), has_eval=has_eval
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if "deepspeed" in args:  # the same dict, as the file the launcher and checkpoints expect
+        from worker.training.deepspeed_config import write_deepspeed_config
 
-def core_training_arguments(hp: TrainHyperparameters, run_dir: Path, *, has_eval: bool) -> dict[str, Any]:
-    """TrainingArguments of the core; a method's own arguments are laid over these."""
-    import torch
-
-    args: dict[str, Any] = {
-        "output_dir": str(run_dir / "checkpoints"),
-        "num_train_epochs": hp.num_train_epochs,
-        "max_steps": hp.max_steps,
-        "per_device_train_batch_size": hp.per_device_train_batch_size,
-        "per_device_eval_batch_size": hp.per_device_train_batch_size,
-        "gradient_accumulation_steps": hp.gradient_accumulation_steps,
-        "learning_rate": hp.learning_rate,
-        "weight_decay": hp.weight_decay,
-        "max_grad_norm": hp.max_grad_norm,
-        "warmup_steps": hp.warmup_steps,
-        "lr_scheduler_type": hp.lr_scheduler_type,
-        "optim": hp.optim,
-        "logging_strategy": "steps",
-        "logging_steps": hp.logging_steps,
-        "save_strategy": "steps",
-        "save_steps": hp.save_steps,
-        "save_total_limit": hp.save_total_limit,
-        "seed": hp.seed,
-        "data_seed": hp.seed,
-        "report_to": "none",  # TensorBoard is added as our own callback, pointed at RUN_DIR/tensorboard
-        "disable_tqdm": True,
-        "remove_unused_columns": False,
-        "dataloader_num_workers": 0,
-        "use_cpu": not torch.cuda.is_available(),  # bf16 on the CPU needs it (STACK-NOTES)
-        **_precision_arguments(hp),
-    }
-    if hp.gradient_checkpointing:
-        args["gradient_checkpointing"] = True
-        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
-    if has_eval:
-        args["eval_strategy"] = "steps" if hp.eval_steps else "epoch"
-        if hp.eval_steps:
-            args["eval_steps"] = hp.eval_steps
-        if hp.keep_best_k and hp.metric_for_best in ("eval_loss", "loss"):
-            # Other metrics (bleu4...) come from the quick-eval callback, which ranks checkpoints itself;
-            # the Trainer only knows eval_loss and would fail at the first save on any other name.
-            # The Trainer keeps the best checkpoint by this metric plus the newest, save_total_limit in all.
-            args["metric_for_best_model"] = hp.metric_for_best
-            args["greater_is_better"] = False
-            args["save_total_limit"] = max(hp.keep_best_k, 1)
-    return args
+        args["deepspeed"] = str(write_deepspeed_config(hp, run_dir))
+    return {"output_dir": str(run_dir / "checkpoints"), **args}
 
 
 def _count_parameters(model: Any) -> tuple[int, int]:
@@ -160,7 +148,11 @@ def _quick_eval_callback(
         )
         return None
     return make_quick_eval_callback(
-        hyperparameters=hp.model_dump(), tokenizer=tokenizer, eval_rows=eval_rows, write_event=watch
+        hyperparameters=hp.model_dump(),
+        tokenizer=tokenizer,
+        eval_rows=eval_rows,
+        write_event=watch,
+        watch_losses=False,  # LossWatch does, on every job
     )
 
 
@@ -179,10 +171,11 @@ def _setup_tokenizer(config: RunConfig) -> tuple[Any, str]:
     return tokenizer, template
 
 
-def _setup_model(config: RunConfig, method: Any) -> Any:
+def _setup_model(config: RunConfig, method: Any, *, flash: bool = False) -> Any:
     from worker.training.model_loading import load_model
 
-    model = load_model(config.base_model, method, config.hyperparameters)
+    extra = {"attn_implementation": "flash_attention_2"} if flash else {}
+    model = load_model(config.base_model, method, config.hyperparameters, **extra)
     try:
         return method.prepare(model, config.hyperparameters, method_id=config.method)
     except ValueError as exc:  # e.g. a target module the model does not have
@@ -200,11 +193,21 @@ def _cancelled_before_training(writer: EventWriter, flag: StopFlag) -> bool:
     return flag.requested
 
 
+def _resolve_precision(config: RunConfig) -> str | None:
+    """Replace `auto` by what this worker runs (GPU bf16 support, or the CPU probe); say why."""
+    from worker.training.precision import resolve
+
+    precision, why = resolve(config.hyperparameters.precision, config.run_path.parent)
+    config.hyperparameters = config.hyperparameters.model_copy(update={"precision": precision})
+    return why
+
+
 def run(config: RunConfig, flag: StopFlag) -> int:
-    hp = config.hyperparameters
     run_dir = config.run_path
     run_dir.mkdir(parents=True, exist_ok=True)
     writer = EventWriter(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0)
+    precision_note = _resolve_precision(config)
+    hp = config.hyperparameters
     checkpoint = resolve_checkpoint(config)
     # Read the data before the slow imports: a wrong path or a malformed row is reported in a second.
     train_conversations = load_rows(Path(config.dataset.train_path))
@@ -212,23 +215,24 @@ def run(config: RunConfig, flag: StopFlag) -> int:
 
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from worker.training.callbacks import GracefulStop, MetricsEvents, peak_memory_bytes
-    from worker.training.collate import Collator, ListDataset
+    from worker.training.callbacks import GracefulStop, LossWatch, MetricsEvents, peak_memory_bytes
+    from worker.training.collate import Collator, FlatteningCollator, ListDataset
     from worker.training.methods import get_method
 
     set_seed(hp.seed)  # before the method wraps the model: adapter init must be reproducible for resume
     method = get_method(config.method)
     tokenizer, template = _setup_tokenizer(config)
-    train_rows, stats = _setup_data(config, tokenizer, train_conversations, "training")
+    mode = batching_mode(config)
+    train_rows, stats = _setup_data(config, tokenizer, train_conversations, "training", mode)
     eval_rows = None
     if eval_conversations:
-        eval_rows = _setup_data(config, tokenizer, eval_conversations, "validation")[0]
+        eval_rows = _setup_data(config, tokenizer, eval_conversations, "validation", mode)[0]
     if _cancelled_before_training(writer, flag):
         return EXIT_OK
-    model = _setup_model(config, method)
+    model = _setup_model(config, method, flash=mode == "flat")
     trainable, total = _count_parameters(model)
 
-    collator = Collator(pad_token_id=tokenizer.pad_token_id)
+    collator = (FlatteningCollator if mode == "flat" else Collator)(pad_token_id=tokenizer.pad_token_id)
     start_fields = {
         "num_train_rows": stats.num_rows,
         "num_train_examples": stats.num_examples,
@@ -236,21 +240,41 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "num_empty": stats.num_empty,
         "num_trained_tokens": stats.num_trained_tokens,
         "num_sequences": len(train_rows),
+        "batching": mode,
         "chat_template": template,
         "trainable_params": trainable,
         "total_params": total,
         "resumed_from": os.path.relpath(checkpoint, run_dir) if checkpoint else None,
+        "precision": hp.precision,
+        "precision_reason": precision_note,
     }
     metrics = MetricsEvents(writer, collator, start_fields)
     callbacks = [metrics, GracefulStop(flag), _tensorboard_callback(run_dir)]
     watch = CollapseWatch(writer)
+    # Always on, whatever the quick-eval setting: the loss signals on every logged step.
+    callbacks.append(LossWatch(hp.collapse_action, watch))
     if hp.quick_eval_every_n_checkpoints > 0 and eval_conversations:
         rows = [{"messages": m} for m in eval_conversations]
         quick = _quick_eval_callback(hp, tokenizer, rows, writer, watch)
         if quick is not None:
             callbacks.append(quick)
 
-    arguments = core_training_arguments(hp, run_dir, has_eval=eval_rows is not None)
+    arguments = core_training_arguments(hp, run_dir, has_eval=eval_rows is not None, method=config.method)
+    if mode == "grouped":  # one example per row: batch similar lengths together so little is padding
+        arguments["train_sampling_strategy"] = "group_by_length"
+    if hp.max_train_minutes:
+        from worker.training.budget import BUDGET_PLACEHOLDER_STEPS, TimeBudget
+
+        arguments["max_steps"] = BUDGET_PLACEHOLDER_STEPS  # the budget callback sets the real count
+        callbacks.insert(
+            0,
+            TimeBudget(
+                hp.max_train_minutes,
+                cap_steps=hp.max_steps,
+                has_eval=eval_rows is not None,
+                write_event=writer,
+            ),
+        )
     try:  # the method's choice wins (optim, deepspeed...); its refusals are the user's to fix
         arguments.update(method.training_arguments(hp, run_dir))
     except ValueError as exc:
@@ -275,6 +299,7 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "train_runtime": output.metrics.get("train_runtime"),
         "peak_memory_bytes": peak_memory_bytes(),
         "tokens_per_second": metrics.tokens_per_second(),
+        "label_tokens": collator.label_tokens_seen,  # loss-bearing tokens (benchmarks/throughput.py)
     }
     saved = run_dir / "checkpoints" / f"checkpoint-{step}"
     checkpoint_path = os.path.relpath(saved, run_dir) if saved.is_dir() else None

@@ -50,7 +50,8 @@ class BottleneckAdapter(torch.nn.Module):
         torch.nn.init.zeros_(self.up.bias)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden + self.up(self.act(self.down(hidden)))
+        # The adapter trains in fp32 while the frozen base may run in bf16/fp16 (as PEFT's adapters do).
+        return hidden + self.up(self.act(self.down(hidden.to(self.down.weight.dtype)))).to(hidden.dtype)
 
 
 def _apply_adapter(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
@@ -82,7 +83,9 @@ def add_adapters(model: torch.nn.Module, bottleneck_size: int, non_linearity: st
         if hasattr(block, "adapter"):
             raise ValueError("adapter: the model already has adapters")
         ref = next(block.parameters())
-        block.adapter = BottleneckAdapter(hidden, bottleneck_size, non_linearity).to(ref.device, ref.dtype)
+        # fp32 trainable weights over a 16-bit frozen base, like PEFT's autocast_adapter_dtype.
+        dtype = torch.float32 if ref.dtype in (torch.float16, torch.bfloat16) else ref.dtype
+        block.adapter = BottleneckAdapter(hidden, bottleneck_size, non_linearity).to(ref.device, dtype)
         block.register_forward_hook(_apply_adapter)
         ffn_name = next(n for n in _FFN_NAMES if getattr(layer, n, None) is block)
         names.append(f"{layers_name}.{index}.{ffn_name}")
@@ -175,7 +178,7 @@ def load_kwargs(hp: TrainHyperparameters) -> dict[str, Any]:
     """The base model loads as for LoRA and full fine-tuning (dtype from the precision)."""
     from worker.training.methods.full import base_load_kwargs
 
-    return base_load_kwargs(hp)
+    return base_load_kwargs(hp, "adapter")
 
 
 def training_arguments(hp: TrainHyperparameters, run_dir: Path) -> dict[str, Any]:

@@ -18,17 +18,21 @@ if TYPE_CHECKING:
     from app.jobs.hyperparameters import TrainHyperparameters
 
 
-def base_load_kwargs(hp: TrainHyperparameters) -> dict[str, Any]:
-    """The load dtype every non-quantised method shares (the same rule as the core lora module):
-    pure_bf16 keeps the weights in bf16; every other precision loads fp32 master weights (fp16 / bf16 are
-    then mixed precision through autocast in the Trainer)."""
+def base_load_kwargs(hp: TrainHyperparameters, method: str = "full") -> dict[str, Any]:
+    """The load dtype of every method, from the one rule (app/jobs/trainer_args.load_dtype, which the
+    planner models): adapter methods load the frozen base in the compute dtype (bf16 / fp16) and PEFT keeps
+    the adapters in fp32 (autocast_adapter_dtype); full / freeze keep fp32 master weights under mixed
+    precision; pure_bf16 loads bf16. ``hp.precision`` is already resolved (not "auto") in the child."""
     import torch
 
-    return {"dtype": torch.bfloat16 if hp.precision == "pure_bf16" else torch.float32}
+    from app.jobs.trainer_args import load_dtype
+
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    return {"dtype": dtypes[load_dtype(method, hp.precision)]}
 
 
 def load_kwargs(hp: TrainHyperparameters) -> dict[str, Any]:
-    return base_load_kwargs(hp)
+    return base_load_kwargs(hp, "full")
 
 
 def prepare(model: PreTrainedModel, hp: TrainHyperparameters, *, method_id: str) -> torch.nn.Module:

@@ -13,9 +13,10 @@ from worker.training.methods.base import resolve_target_modules
 
 
 def load_kwargs(hp: TrainHyperparameters) -> dict:
-    # pure_bf16 keeps the weights themselves in bf16; every other precision loads fp32 master weights
-    # (fp16 / bf16 are then mixed precision through autocast in the Trainer).
-    return {"dtype": torch.bfloat16 if hp.precision == "pure_bf16" else torch.float32}
+    # The frozen base in the compute dtype, LoRA weights in fp32 (get_peft_model's autocast_adapter_dtype).
+    from worker.training.methods.full import base_load_kwargs
+
+    return base_load_kwargs(hp, "lora")
 
 
 def prepare(model: PreTrainedModel, hp: TrainHyperparameters, *, method_id: str) -> torch.nn.Module:

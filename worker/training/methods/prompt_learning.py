@@ -29,7 +29,7 @@ def load_kwargs(hp: TrainHyperparameters) -> dict[str, Any]:
     """The base model loads as for LoRA and full fine-tuning (dtype from the precision)."""
     from worker.training.methods.full import base_load_kwargs
 
-    return base_load_kwargs(hp)
+    return base_load_kwargs(hp, "ptuning")
 
 
 def peft_config(hp: TrainHyperparameters, method_id: str, model_type: str | None = None) -> Any:

@@ -64,7 +64,7 @@ def load_kwargs(hp: TrainHyperparameters) -> dict[str, Any]:
 
     # dtype applies to the layers bitsandbytes leaves unquantised (embeddings, norms, head).
     return {
-        **base_load_kwargs(hp),
+        **base_load_kwargs(hp, "qlora"),
         "quantization_config": quantization_config(hp),
         "device_map": _device_map(),
     }

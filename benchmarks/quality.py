@@ -1,0 +1,220 @@
+"""Fine-tune quality per minute: the studio's defaults vs bare scripts, same data, same time budget.
+
+    python benchmarks/quality.py --model DEMO_DIR [--budget-minutes 20] [--heldout 200] [--seed 0]
+        [--arms studio,bare_lora,bare_full] [--out benchmarks/results/quality.json]
+
+CPsyCoun (../shared/data/cpsycoun/dialogues.jsonl) is split BY DIALOGUE with a seeded shuffle: `--heldout`
+dialogues are held out and scored on their FIRST turn (first user message -> first counsellor reply), every
+other dialogue trains. Arms, each in its own process, each with the same wall-clock training budget:
+
+- studio:    the real training child (python -m worker.training.sft) with the form's defaults and
+             max_train_minutes = budget (nothing else set);
+- bare_lora: a bare HF Trainer + PEFT script as an expert writes it (LoRA r16 all-linear, batch 4 x 2,
+             384 tokens, lr 2e-4, cosine), padded batches;
+- bare_full: a bare HF Trainer full fine-tune (batch 4 x 2, 384 tokens, lr 5e-5, cosine);
+- base:      the untuned model.
+The bare scripts get the same time limit through the same callback (worker/training/budget.TimeBudget),
+so every arm's schedule ends when its time does. Scores: BLEU-4 (char, nltk method3) and ROUGE-L (jieba,
+rouge-chinese) from the project's own scorer (worker/evaluation/text_metrics.py) on greedy answers
+(max 128 new tokens); paired bootstrap 95 % intervals (worker/evaluation/bootstrap.py) of each arm minus
+the studio. The raw JSON (per-item scores, predictions, machine load) is written beside this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+# benchmarks/datasets.py would pass for the `datasets` library that transformers imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
+OUT = Path(__file__).resolve().parent / "results" / "quality.json"
+BARE = {
+    "bare_lora": {"lora": True, "lr": 2e-4, "r": 16, "batch": 4, "accum": 2, "seq": 384},
+    "bare_full": {"lora": False, "lr": 5e-5, "batch": 4, "accum": 2, "seq": 384},
+}
+
+
+def split(path: Path, heldout: int, seed: int) -> tuple[list[dict], list[tuple[list[dict], str]]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    random.Random(seed).shuffle(rows)
+    test = []
+    for row in rows[:heldout]:
+        msgs = row["messages"]
+        first_user = next(i for i, m in enumerate(msgs) if m["role"] == "user")
+        reply = msgs[first_user + 1]
+        test.append((msgs[: first_user + 1], reply["content"]))
+    return rows[heldout:], test
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
+
+
+def train_studio(model: str, train: Path, budget: float, work: Path) -> Path:
+    run_dir = work / "studio"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "job_id": "quality", "run_dir": str(run_dir), "method": "lora",
+        "base_model": {"path": model}, "dataset": {"train_path": str(train)},
+        "hyperparameters": {"max_train_minutes": budget},
+    }  # fmt: skip
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    cmd = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
+    subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
+    return run_dir / "final"
+
+
+def bare_train(arm: str, model: str, train: Path, budget: float, out: Path) -> None:
+    """The bare script (runs in a child process: `quality.py --bare ARM ...`)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from worker.training.budget import BUDGET_PLACEHOLDER_STEPS, TimeBudget
+
+    cfg = BARE[arm]
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.pad_token = tok.pad_token or tok.eos_token
+    features = []
+    for line in train.read_text(encoding="utf-8").splitlines():
+        ids = tok.apply_chat_template(json.loads(line)["messages"], tokenize=True, return_dict=False)
+        ids = list(ids["input_ids"] if isinstance(ids, dict) else ids)[: cfg["seq"]]
+        features.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(ids)})
+    net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    if cfg["lora"]:
+        lora = LoraConfig(r=cfg["r"], lora_alpha=2 * cfg["r"], lora_dropout=0.05, target_modules="all-linear")
+        net = get_peft_model(net, lora)
+    args = TrainingArguments(
+        output_dir=str(out / "tmp"), max_steps=BUDGET_PLACEHOLDER_STEPS, learning_rate=cfg["lr"],
+        per_device_train_batch_size=cfg["batch"], gradient_accumulation_steps=cfg["accum"],
+        lr_scheduler_type="cosine", warmup_steps=5, logging_steps=10, save_strategy="no", report_to=[],
+        seed=42, use_cpu=not torch.cuda.is_available(), remove_unused_columns=False,
+    )  # fmt: skip
+    budget_cb = TimeBudget(budget, cap_steps=None, has_eval=False, write_event=lambda e: None)
+    collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
+    trainer = Trainer(
+        model=net, args=args, train_dataset=features, data_collator=collator, callbacks=[budget_cb]
+    )
+    trainer.train()
+    trainer.save_model(str(out))
+    tok.save_pretrained(str(out))
+    (out / "steps.json").write_text(json.dumps({"steps": trainer.state.global_step}), encoding="utf-8")
+
+
+def generate(model_dir: str, base: str, test: list[tuple[list[dict], str]]) -> list[str]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from worker.evaluation.generation import generate_texts, render_prompt, resolve_generation
+
+    path = Path(model_dir)
+    if (path / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), path)
+        net = net.merge_and_unload()
+    else:
+        net = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(base)
+    prompts = [render_prompt(tok, msgs)[0] for msgs, _ in test]
+    settings = resolve_generation("greedy", {"max_new_tokens": 128})
+    return [t[0] for t in generate_texts(net, tok, prompts, settings, batch_size=8)]
+
+
+def score(predictions: list[str], references: list[str]) -> dict[str, Any]:
+    from worker.evaluation.text_metrics import bleu_scores, rouge_scores
+
+    bleu = bleu_scores(predictions, references, tokenization="char", smoothing="method3")
+    rouge = rouge_scores(predictions, references)
+    return {
+        "bleu4": bleu["sentence"]["bleu4"], "rouge_l": rouge["rouge-l"],
+        "per_item": {"bleu4": bleu["per_item"]["bleu4"], "rouge_l": rouge["per_item"]["rouge-l"]},
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="the demo model folder (python -m worker.demo_model)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--budget-minutes", type=float, default=20.0)
+    parser.add_argument("--heldout", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--arms", default="studio,bare_lora,bare_full")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--bare", help=argparse.SUPPRESS)
+    parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        bare_train(args.bare, args.model, args.train_file, args.budget_minutes, args.bare_out)
+        return 0
+
+    from worker.evaluation.bootstrap import paired_bootstrap_mean_diff
+
+    train_rows, test = split(args.data, args.heldout, args.seed)
+    references = [ref for _, ref in test]
+    result: dict[str, Any] = {
+        "args": {k: str(v) for k, v in vars(args).items() if v is not None and k not in ("bare",)},
+        "load_before": os.getloadavg(), "cpu_count": os.cpu_count(), "train_dialogues": len(train_rows),
+        "heldout_first_turns": len(test), "arms": {},
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="ftstudio-quality-") as tmp:
+        work = Path(tmp)
+        train = work / "train.jsonl"
+        train.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in train_rows) + "\n", "utf-8")
+        arms = ["base", *[a for a in args.arms.split(",") if a]]
+        for arm in arms:
+            started = time.perf_counter()
+            if arm == "base":
+                folder = args.model
+            elif arm == "studio":
+                folder = str(train_studio(args.model, train, args.budget_minutes, work))
+            else:
+                out = work / arm
+                cmd = [sys.executable, __file__, "--model", args.model, "--bare", arm,
+                       "--train-file", str(train), "--bare-out", str(out),
+                       "--budget-minutes", str(args.budget_minutes)]  # fmt: skip
+                subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
+                folder = str(out)
+            trained = time.perf_counter() - started
+            predictions = generate(folder, args.model, test)
+            scores = score(predictions, references)
+            result["arms"][arm] = {**scores, "train_wall_seconds": trained, "predictions": predictions}
+            print(f"{arm:10s} BLEU-4 {scores['bleu4']:6.2f}  ROUGE-L {scores['rouge_l']:6.2f}  "
+                  f"(train+load {trained:.0f} s)", flush=True)  # fmt: skip
+    studio = result["arms"].get("studio")
+    if studio:
+        for arm, data in result["arms"].items():
+            if arm == "studio":
+                continue
+            data["minus_studio"] = {}
+            for metric in ("bleu4", "rouge_l"):
+                ci = paired_bootstrap_mean_diff(studio["per_item"][metric], data["per_item"][metric])
+                data["minus_studio"][metric] = ci.to_dict()
+                print(f"{arm:10s} - studio {metric}: {ci.diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
+    result["load_after"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"raw results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""Useful tokens per second: studio defaults vs a padded HF Trainer, and the studio's overhead on equal work.
+
+    python benchmarks/throughput.py --model DIR [--steps 20] [--rows 400] [--repeats 3]
+        [--out benchmarks/results/throughput.json]
+
+Data: the first `--rows` CPsyCoun dialogues (../shared/data). Both sides train the same examples (the studio's
+own tokenisation: assistant-only labels, windows of max_seq_length), the same LoRA (the form's defaults),
+batch, accumulation, learning rate, optimizer, seed and number of optimizer steps.
+
+1. useful tokens/s = loss-bearing (labelled) tokens / training-loop seconds:
+   studio = the real training child with the form's defaults (padding-free packing where exact);
+   padded = a bare HF Trainer + PEFT, one example per row, padded (DataCollatorForSeq2Seq). Goal >= 1.3x.
+2. overhead on equal work: the child with packing off (one example per row, random order: the very batches
+   the bare Trainer gets) vs the bare Trainer, steps/s. Goal >= 0.97. The child runs under cProfile and the
+   cumulative seconds of the metrics callback, the TensorBoard writer, the collate function and the loss watch
+   are reported.
+Each comparison runs `--repeats` pairs with alternating order; medians and [min, max] are printed; the raw
+JSON (with the machine's load average) is written beside this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
+OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
+PROFILED = {
+    "metrics callback": "callbacks.py:on_log",
+    "TensorBoard writer": "integration_utils.py:on_log",
+    "collate": "collate.py:__call__",
+    "loss watch": "collapse.py:observe_loss",
+}
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
+
+
+def _hp(steps: int, packing: bool) -> dict[str, Any]:
+    return {"max_steps": steps, "save_steps": steps + 1, "packing": packing, "precision": "fp32"}
+
+
+def run_studio(
+    model: str, data: Path, steps: int, packing: bool, work: Path, *, profile: bool = False
+) -> dict[str, Any]:
+    run_dir = work / f"studio-{'packed' if packing else 'rows'}-{time.monotonic_ns()}"
+    run_dir.mkdir(parents=True)
+    config = {
+        "job_id": "throughput", "run_dir": str(run_dir), "method": "lora", "base_model": {"path": model},
+        "dataset": {"train_path": str(data)}, "hyperparameters": _hp(steps, packing),
+    }  # fmt: skip
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    prof = run_dir / "profile.out"
+    # cProfile slows every Python call: only the separate profiling run uses it, never a measured one.
+    cmd = [sys.executable, *(["-m", "cProfile", "-o", str(prof)] if profile else []), "-m",
+           "worker.training.sft", "--config", str(run_dir / "config.json")]  # fmt: skip
+    subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    end = events[-1]
+    start = events[0]
+    seconds: dict[str, float] = {}
+    for label, where in PROFILED.items() if profile else ():
+        stats = pstats.Stats(str(prof))
+        file_part, func = where.split(":")
+        seconds[label] = sum(
+            row[3]
+            for (file, _line, name), row in stats.stats.items()
+            if file.endswith(file_part) and name == func
+        )
+    return {
+        "side": "studio", "packing": packing, "batching": start.get("batching"), "steps": end["step"],
+        "train_runtime": end["train_runtime"], "label_tokens": end["label_tokens"],
+        "useful_tokens_per_second": end["label_tokens"] / end["train_runtime"],
+        "steps_per_second": end["step"] / end["train_runtime"], "profile_seconds": seconds,
+    }  # fmt: skip
+
+
+def bare(model: str, data: Path, steps: int, out: Path) -> None:
+    """The padded HF Trainer (runs in its own process: `throughput.py --bare ...`)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from app.jobs.hyperparameters import TrainHyperparameters
+    from worker.training.chat_data import load_rows
+    from worker.training.collate import unpacked_rows
+    from worker.training.windows import build_examples
+
+    hp = TrainHyperparameters(**_hp(steps, False))
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.pad_token = tok.pad_token or tok.eos_token
+    examples, _ = build_examples(load_rows(data), tok, hp.max_seq_length, split_long_dialogues=True)
+    rows = [{**r, "attention_mask": [1] * len(r["input_ids"])} for r in unpacked_rows(examples)]
+    net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    targets = "all-linear" if hp.lora_target_modules in ("all-linear", "attention+mlp") else None
+    if targets is None:
+        targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    net = get_peft_model(
+        net,
+        LoraConfig(
+            r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout, target_modules=targets
+        ),
+    )
+    labelled = [0]
+
+    class Counting(DataCollatorForSeq2Seq):
+        def __call__(self, features, return_tensors=None):  # type: ignore[no-untyped-def]
+            labelled[0] += sum(sum(1 for t in f["labels"][1:] if t != -100) for f in features)
+            return super().__call__(features, return_tensors)
+
+    args = TrainingArguments(
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=hp.per_device_train_batch_size,
+        gradient_accumulation_steps=hp.gradient_accumulation_steps, learning_rate=hp.learning_rate,
+        lr_scheduler_type=hp.lr_scheduler_type, optim=hp.optim, logging_steps=hp.logging_steps,
+        save_strategy="no", report_to=[], seed=hp.seed, data_seed=hp.seed,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
+    )  # fmt: skip
+    collator = Counting(tok, padding=True, label_pad_token_id=-100)
+    result = Trainer(model=net, args=args, train_dataset=rows, data_collator=collator).train()
+    runtime = result.metrics["train_runtime"]
+    print(json.dumps({
+        "side": "bare", "steps": steps, "train_runtime": runtime, "label_tokens": labelled[0],
+        "useful_tokens_per_second": labelled[0] / runtime, "steps_per_second": steps / runtime,
+    }))  # fmt: skip
+
+
+def run_bare(model: str, data: Path, steps: int, work: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--model", model, "--bare", "--data", str(data), "--steps", str(steps),
+           "--bare-out", str(work / "bare")]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(values: list[float]) -> tuple[float, float, float]:
+    v = sorted(values)
+    mid = len(v) // 2
+    return (v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2), v[0], v[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--rows", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        bare(args.model, args.data, args.steps, args.bare_out)
+        return 0
+    result: dict[str, Any] = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "load_before": os.getloadavg(),
+    }
+    with tempfile.TemporaryDirectory(prefix="ftstudio-throughput-") as tmp:
+        work = Path(tmp)
+        data = work / "rows.jsonl"
+        lines = args.data.read_text(encoding="utf-8").splitlines()[: args.rows]
+        data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        runs: dict[str, list[dict]] = {"studio_defaults": [], "studio_rows": [], "bare": []}
+        for i in range(max(1, args.repeats)):
+            order = ["bare", "studio_defaults", "studio_rows"]
+            if i % 2:
+                order.reverse()  # alternate: a warming or loaded machine must not favour one side
+            for side in order:
+                if side == "bare":
+                    runs["bare"].append(run_bare(args.model, data, args.steps, work))
+                else:
+                    packing = side == "studio_defaults"
+                    runs[side].append(run_studio(args.model, data, args.steps, packing, work))
+                last = runs[side][-1]
+                print(f"round {i + 1}: {side}: {last['useful_tokens_per_second']:.1f} useful tok/s, "
+                      f"{last['steps_per_second']:.3f} steps/s", flush=True)  # fmt: skip
+        profiled = run_studio(args.model, data, args.steps, False, work, profile=True)
+    useful = [s["useful_tokens_per_second"] / b["useful_tokens_per_second"]
+              for s, b in zip(runs["studio_defaults"], runs["bare"], strict=True)]  # fmt: skip
+    overhead = [s["steps_per_second"] / b["steps_per_second"]
+                for s, b in zip(runs["studio_rows"], runs["bare"], strict=True)]  # fmt: skip
+    u, o = _median(useful), _median(overhead)
+    print(f"useful tokens/s, studio defaults / padded Trainer: median {u[0]:.3f} [{u[1]:.3f}, {u[2]:.3f}] "
+          "(goal >= 1.3)")  # fmt: skip
+    print(
+        f"overhead on equal work, studio / bare steps/s: median {o[0]:.3f} [{o[1]:.3f}, {o[2]:.3f}] "
+        "(goal >= 0.97)"
+    )
+    for label, secs in profiled["profile_seconds"].items():
+        share = secs / profiled["train_runtime"]
+        print(f"  profile (packing off, one cProfile run): {label}: {secs:.3f} s = {share:.1%} of the loop")
+    result.update(
+        runs=runs,
+        profiled_run=profiled,
+        useful_ratio=useful,
+        overhead_ratio=overhead,
+        load_after=os.getloadavg(),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(f"raw results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Issue #12 in the training child: precision like the best peers (16-bit frozen base, fp32 trainables),
+`precision: auto`, the always-on collapse watch, and the `max_train_minutes` budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.jobs.hyperparameters import TrainHyperparameters
+from app.jobs.trainer_args import load_dtype, resolve_precision
+
+ADAPTERS = ["lora", "ptuning", "prefix", "prompt", "ia3", "adapter"]
+
+
+def test_auto_precision_rule() -> None:
+    assert resolve_precision("auto", device="cuda", bf16_supported=True) == "bf16"
+    assert resolve_precision("auto", device="cuda", bf16_supported=False) == "fp16"
+    assert resolve_precision("auto", device="cpu", cpu_prefers_bf16=False) == "fp32"
+    assert resolve_precision("auto", device="cpu", cpu_prefers_bf16=True) == "bf16"
+    assert resolve_precision("fp32", device="cuda") == "fp32"
+    assert load_dtype("lora", "bf16") == "bf16" and load_dtype("full", "bf16") == "fp32"
+    assert load_dtype("full", "pure_bf16") == "bf16" and load_dtype("ia3", "fp16") == "fp16"
+
+
+def test_cpu_probe_is_measured_once_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.training import precision
+
+    calls: list[int] = []
+
+    def fake_probe() -> float:
+        calls.append(1)
+        return 0.5  # bf16 at half the speed of fp32: fp32 wins
+
+    monkeypatch.setattr(precision, "measure_cpu_bf16_speedup", fake_probe)
+    assert precision.cpu_prefers_bf16(tmp_path) == (False, 0.5)
+    assert precision.cpu_prefers_bf16(tmp_path) == (False, 0.5)
+    assert len(calls) == 1 and (tmp_path / precision.CACHE_NAME).is_file()
+    monkeypatch.setattr(precision, "measure_cpu_bf16_speedup", lambda: 2.0)
+    (tmp_path / precision.CACHE_NAME).unlink()
+    assert precision.cpu_prefers_bf16(tmp_path)[0] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", [*ADAPTERS, "full"])
+def test_frozen_base_in_bf16_trainables_in_fp32(method: str, tiny_model_dir: Path) -> None:
+    """Adapter methods: every frozen weight bf16, every trainable fp32; full: fp32 master weights. One
+    bf16-autocast training step runs (what the Trainer does with bf16=True)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from worker.training.methods import get_method
+
+    hp = TrainHyperparameters(precision="bf16", lora_target_modules="all-linear", num_virtual_tokens=4)
+    module = get_method(method)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), **module.load_kwargs(hp))
+    model.config.use_cache = False
+    model = module.prepare(model, hp, method_id=method)
+    trainable = {n: p.dtype for n, p in model.named_parameters() if p.requires_grad}
+    frozen = {n: p.dtype for n, p in model.named_parameters() if not p.requires_grad}
+    assert trainable and set(trainable.values()) == {torch.float32}, trainable
+    if method == "full":
+        assert not frozen
+    else:
+        assert set(frozen.values()) == {torch.bfloat16}, frozen
+    ids = torch.randint(0, model.config.vocab_size, (2, 12))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory, h: Any) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    train = h.write_jsonl(folder / "train.jsonl", [h.conversation(i, system=i % 3 != 0) for i in range(64)])
+    val = h.write_jsonl(folder / "val.jsonl", [h.conversation(i) for i in range(8)])
+    return train, val
+
+
+@pytest.mark.slow
+def test_full_fine_tune_at_lr_half_pauses_by_default(
+    tmp_path: Path, tiny_model_dir: Path, data: tuple[Path, Path], h: Any
+) -> None:
+    """#12's found defect: lr 0.5 ran all its steps without a collapse event. Quick eval stays OFF here: the
+    loss watch must fire anyway, and the default action pauses at a checkpoint with the reason."""
+    run_dir = tmp_path / "run"
+    hp = {"learning_rate": 0.5, "max_steps": 40, "quick_eval_every_n_checkpoints": 0}
+    assert "collapse_action" not in hp  # the default
+    config = h.write_config(run_dir, tiny_model_dir, data[0], data[1], hyperparameters=hp, method="full")
+    result = h.run_child(config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = h.read_events(run_dir)
+    collapses = [e for e in events if e["event"] == "collapse"]
+    assert collapses and collapses[0]["kind"] in ("loss_diverged", "loss_spike", "non_finite_loss")
+    assert collapses[0]["action"] == "pause"
+    end = events[-1]
+    assert end["event"] == "end" and end["status"] == "paused" and end["reason"] == collapses[0]["reason"]
+    assert end["step"] < 40 and (run_dir / end["output_path"] / "trainer_state.json").is_file()
+
+
+@pytest.mark.slow
+def test_time_budget_ends_on_time_with_final(
+    tmp_path: Path, tiny_model_dir: Path, data: tuple[Path, Path], h: Any
+) -> None:
+    run_dir = tmp_path / "run"
+    hp = {"max_train_minutes": 0.1, "max_steps": -1, "save_steps": 1000, "eval_steps": None}
+    hp["warmup_steps"] = 2
+    config = h.write_config(run_dir, tiny_model_dir, data[0], data[1], hyperparameters=hp)
+    result = h.run_child(config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = h.read_events(run_dir)
+    notices = [e for e in events if e["event"] == "notice" and "time budget" in e["message"]]
+    assert notices, [e["event"] for e in events]
+    train = [e for e in events if e["event"] == "train"]
+    end = events[-1]
+    assert end["event"] == "end" and end["status"] == "succeeded" and end["output_path"] == "final"
+    assert (run_dir / "final" / "adapter_model.safetensors").is_file()
+    assert end["step"] == train[-1]["step"] == train[-1]["total_steps"]
+    # The schedule was re-timed to the budget: warm-up, then cosine decay reaching ~0 at the last step.
+    peak = max(e["learning_rate"] for e in train)
+    assert train[-1]["learning_rate"] < 0.1 * peak
+    # Saved and evaluated at the end, although save_steps is far away and no eval_steps were set.
+    assert any(e["event"] == "checkpoint" and e["step"] == end["step"] for e in events)
+    assert any(e["event"] == "eval" and e["step"] == end["step"] for e in events)
+    json.dumps(events)  # every event is plain JSON

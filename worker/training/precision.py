@@ -1,0 +1,105 @@
+"""`precision: auto` on this worker: bf16 on GPUs that have it, fp16 (loss scaling) on older GPUs, and on a
+CPU what a small measured probe found faster (fp32 unless bf16 wins on this processor).
+
+The CPU probe times a forward + backward of a small MLP in fp32 and under bf16 autocast (the Trainer's own
+mixed precision), a few repeats each, median. bf16 must be clearly faster (BF16_MIN_SPEEDUP) to win: mixed
+bf16 gives the same quality as fp32 for fine-tuning (fp32 master weights stay fp32), so speed decides. The
+result is cached per processor and torch version in a JSON file next to the runs, so the probe (about a
+second) runs once per worker machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from app.jobs.trainer_args import ConcretePrecision, resolve_precision
+
+BF16_MIN_SPEEDUP = 1.15  # below this, timing noise could pick bf16 for nothing
+CACHE_NAME = ".precision_probe.json"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _time(step: Any, repeats: int) -> float:
+    step()  # warm-up (allocations, kernel selection)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_cpu_bf16_speedup(repeats: int = 5) -> float:
+    """fp32 step time / bf16-autocast step time of a small MLP (forward + backward)."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(512, 2048), torch.nn.SiLU(), torch.nn.Linear(2048, 512))
+    x = torch.randn(256, 512)
+
+    def fp32() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x).float().pow(2).mean().backward()
+
+    def bf16() -> None:
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x)
+        out.float().pow(2).mean().backward()
+
+    return _time(fp32, repeats) / _time(bf16, repeats)
+
+
+def cpu_prefers_bf16(cache_dir: Path | None) -> tuple[bool, float]:
+    """(bf16 wins, measured speedup), from the cache when this processor was probed before."""
+    import torch
+
+    key = f"{_cpu_name()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+    cache = Path(cache_dir) / CACHE_NAME if cache_dir else None
+    known: dict[str, float] = {}
+    if cache is not None and cache.is_file():
+        try:
+            known = json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+    if key not in known:
+        known[key] = round(measure_cpu_bf16_speedup(), 3)
+        if cache is not None:
+            try:
+                tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+                tmp.replace(cache)
+            except OSError:
+                pass  # a read-only folder: probe again next time
+    speedup = float(known[key])
+    return speedup >= BF16_MIN_SPEEDUP, speedup
+
+
+def resolve(precision: str, cache_dir: Path | None) -> tuple[ConcretePrecision, str | None]:
+    """The concrete precision for this worker and a sentence saying why (None when not auto)."""
+    import torch
+
+    if precision != "auto":
+        return resolve_precision(precision, device="cpu"), None
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        chosen = resolve_precision("auto", device="cuda", bf16_supported=bf16)
+        return chosen, f"auto: {chosen} ({'this GPU has bf16' if bf16 else 'this GPU has no bf16'})"
+    wins, speedup = cpu_prefers_bf16(cache_dir)
+    chosen = resolve_precision("auto", device="cpu", cpu_prefers_bf16=wins)
+    return chosen, f"auto: {chosen} on this CPU (bf16 autocast measured {speedup:.2f}x the speed of fp32)"
