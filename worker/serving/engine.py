@@ -65,7 +65,9 @@ class ModelLoadFailed(RuntimeError):
 class Engine:
     """Holds the model. Adapters are added and removed by name; ``run_batch`` serves one adapter's rows."""
 
-    def __init__(self, base_path: str, *, gguf_file: str | None, trust_remote_code: bool, device: str) -> None:
+    def __init__(
+        self, base_path: str, *, gguf_file: str | None, trust_remote_code: bool, device: str
+    ) -> None:
         from worker.evaluation.loading import ModelLoadError, load_for_eval
 
         try:
@@ -83,7 +85,10 @@ class Engine:
 
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
-        for value in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+        for value in (
+            self.tokenizer.eos_token_id,
+            getattr(self.model.generation_config, "eos_token_id", None),
+        ):
             if isinstance(value, int):
                 ids.add(value)
             elif isinstance(value, list | tuple):
@@ -179,7 +184,9 @@ class Engine:
             completion += len(tokens)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             text, reason = _apply_stop(text, request.stop)
-            request.emit(i, text, reason or ("length" if len(tokens) >= request.settings.max_new_tokens else "stop"))
+            request.emit(
+                i, text, reason or ("length" if len(tokens) >= request.settings.max_new_tokens else "stop")
+            )
         request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
 
     def _run_steps(self, requests: list[Request]) -> None:
@@ -192,8 +199,11 @@ class Engine:
                 gen = None
                 if request.settings.do_sample:
                     gen = torch.Generator(device="cpu")
-                    gen.manual_seed(request.settings.seed + i if request.settings.seed is not None else
-                                    int(torch.randint(0, 2**62, (1,))))
+                    gen.manual_seed(
+                        request.settings.seed + i
+                        if request.settings.seed is not None
+                        else int(torch.randint(0, 2**62, (1,)))
+                    )
                 rows.append(Row(request=request, index=i, generator=gen))
                 prompts.append(request.prompt)
         templated = requests[0].templated
@@ -245,7 +255,9 @@ class Engine:
         if s.repetition_penalty != 1.0:
             previous = torch.tensor(sorted(set(ids[b].tolist()) | set(row.tokens)), device=logits.device)
             values = logits[previous]
-            logits[previous] = torch.where(values > 0, values / s.repetition_penalty, values * s.repetition_penalty)
+            logits[previous] = torch.where(
+                values > 0, values / s.repetition_penalty, values * s.repetition_penalty
+            )
         if not s.do_sample:
             return int(torch.argmax(logits))
         logits = logits / s.temperature

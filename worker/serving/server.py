@@ -48,7 +48,7 @@ class Server:
         return self.models[name]
 
     async def run(self, adapter: str, prompt: str, templated: bool, body: Any, model: str):  # type: ignore[no-untyped-def]
-        """Submit one request; yields ("delta", index, text, finish) ... then ("usage", dict) or ("error", msg)."""
+        """Submit a request; yields ("delta", i, text, finish)..., then ("usage", {}) or ("error", msg)."""
         from worker.serving.engine import Request as GenRequest
 
         try:
@@ -140,7 +140,10 @@ def create_app(server: Server) -> FastAPI:
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "ftstudio"} for n in server.models]}
+        return {
+            "object": "list",
+            "data": [{"id": n, "object": "model", "owned_by": "ftstudio"} for n in server.models],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest) -> Any:
@@ -161,7 +164,9 @@ def create_app(server: Server) -> FastAPI:
     return app
 
 
-async def _respond(server: Server, body: Any, adapter: str, prompt: str, templated: bool, *, chat: bool) -> Any:
+async def _respond(
+    server: Server, body: Any, adapter: str, prompt: str, templated: bool, *, chat: bool
+) -> Any:
     created = int(time.time())
     rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
     events = server.run(adapter, prompt, templated, body, body.model)
@@ -181,12 +186,17 @@ async def _respond(server: Server, body: Any, adapter: str, prompt: str, templat
         indices = sorted(set(texts) | set(finishes))
         if chat:
             choices = [
-                {"index": i, "message": {"role": "assistant", "content": texts[i]}, "finish_reason": finishes.get(i)}
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": texts[i]},
+                    "finish_reason": finishes.get(i),
+                }
                 for i in indices
             ]
         else:
             choices = [
-                {"index": i, "text": texts[i], "finish_reason": finishes.get(i), "logprobs": None} for i in indices
+                {"index": i, "text": texts[i], "finish_reason": finishes.get(i), "logprobs": None}
+                for i in indices
             ]
         return {
             "id": rid,
@@ -200,8 +210,12 @@ async def _respond(server: Server, body: Any, adapter: str, prompt: str, templat
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     async def stream():  # type: ignore[no-untyped-def]
-        base = {"id": rid, "object": "chat.completion.chunk" if chat else "text_completion", "created": created,
-                "model": body.model}
+        base = {
+            "id": rid,
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": created,
+            "model": body.model,
+        }
         started: set[int] = set()
         async for item in events:
             if item[0] == "delta":
