@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # The single local user until accounts arrive; every row still records its owner.
     default_owner: str = "local"
     default_language: str = "zh"
+    # Serving processes bind this address on the worker; the web proxies to it (docker: the worker's name).
+    serving_host: str = "127.0.0.1"
 
     @property
     def resolved_data_dir(self) -> Path:

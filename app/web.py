@@ -18,6 +18,8 @@ from app.i18n import current_language, pick_language
 from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
+from app.serving import api as serving_api
+from app.serving import openai_api as serving_openai_api
 from app.settings import get_settings
 
 log = logging.getLogger("ftstudio.web")
@@ -99,6 +101,8 @@ def create_app() -> FastAPI:
         datasets_api.router,
         catalog_api.router,
         jobs_api.router,
+        serving_api.router,
+        serving_openai_api.router,
         *_optional_routers(),
         datasets_views.router,
         catalog_views.router,
