@@ -18,6 +18,7 @@ from app.i18n import current_language, pick_language
 from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
+from app.playground import api as playground_api
 from app.serving import api as serving_api
 from app.serving import openai_api as serving_openai_api
 from app.settings import get_settings
@@ -103,6 +104,7 @@ def create_app() -> FastAPI:
         jobs_api.router,
         serving_api.router,
         serving_openai_api.router,
+        playground_api.router,
         *_optional_routers(),
         datasets_views.router,
         catalog_views.router,
