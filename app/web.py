@@ -19,6 +19,7 @@ from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
 from app.playground import api as playground_api
+from app.playground import views as playground_views
 from app.serving import api as serving_api
 from app.serving import openai_api as serving_openai_api
 from app.settings import get_settings
@@ -109,6 +110,7 @@ def create_app() -> FastAPI:
         datasets_views.router,
         catalog_views.router,
         jobs_views.router,
+        playground_views.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(REPO_ROOT / "static")), name="static")
