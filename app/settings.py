@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     default_language: str = "zh"
     # Serving processes bind this address on the worker; the web proxies to it (docker: the worker's name).
     serving_host: str = "127.0.0.1"
+    # auto: vLLM on a GPU worker where it is installed (extra serve-vllm), else transformers.
+    serving_engine: str = Field(default="auto", pattern="^(auto|transformers|vllm)$")
 
     @property
     def resolved_data_dir(self) -> Path:

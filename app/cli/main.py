@@ -135,6 +135,7 @@ for _module in (
     "app.cli.plan_command",
     "app.cli.eval_command",
     "app.cli.export_command",
+    "app.cli.deploy_command",
 ):
     try:
         __import__(_module, fromlist=["register"]).register(cli)

@@ -111,3 +111,35 @@ def test_counters_reach_the_deployment(served: ServedStudio, base: tuple[dict, o
         time.sleep(0.5)
     assert row["requests"] >= 4 and row["completion_tokens"] > 0, row
     assert row["load_seconds"] is not None and row["worker_id"] and row["device"] == "cpu"
+
+
+def test_ftstudio_deploy_prints_a_working_key(served: ServedStudio) -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli.main",
+            "deploy",
+            "--model",
+            served.model_id,
+            "--api-url",
+            served.url,
+            "--json",
+            "--wait",
+            "120",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "ready" and result["base_url"] == f"{served.url}/v1"
+    client = openai.OpenAI(base_url=result["base_url"], api_key=result["api_key"], max_retries=0)
+    reply = client.completions.create(model=result["served_model_name"], prompt="Hello", max_tokens=3)
+    assert reply.usage.completion_tokens > 0

@@ -62,6 +62,17 @@ def process_key(dep: Deployment) -> tuple:
     return (*base, "shared") if kind in (None, "LORA") else (*base, f"own-{dep.id}")
 
 
+def pick_engine(device: str, adapter_path: str | None) -> str:
+    """vLLM on a GPU worker that has it (and a base or LoRA deployment), else transformers."""
+    import importlib.util
+
+    choice = get_settings().serving_engine
+    if choice != "auto":
+        return choice
+    usable = device.startswith("cuda") and adapter_kind(adapter_path) in (None, "LORA")
+    return "vllm" if usable and importlib.util.find_spec("vllm") is not None else "transformers"
+
+
 def local_device() -> str:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
     return f"cuda:{visible.split(',')[0]}" if visible and visible != "-1" else "cpu"
@@ -158,12 +169,15 @@ class ServingManager(threading.Thread):
         for stale in ("server.json", "error.json"):
             (run_dir / stale).unlink(missing_ok=True)
         token = secrets.token_urlsafe(24)
+        device = dep.device or local_device()
+        engine = pick_engine(device, dep.adapter_path)
         config = {
+            "engine": engine,
             "run_dir": str(run_dir),
             "base_path": dep.base_path,
             "gguf_file": dep.gguf_file,
             "trust_remote_code": bool(dep.trust_remote_code),
-            "device": dep.device or local_device(),
+            "device": device,
             "host": settings.serving_host,
             "token": token,
             "models": [{"name": dep.served_model_name, "adapter_path": dep.adapter_path}],
@@ -173,7 +187,7 @@ class ServingManager(threading.Thread):
         argv = [sys.executable, "-m", "worker.serving.server", "--config", str(path)]
         child = ChildProcess(argv, env=dict(os.environ), log_path=run_dir / "server.log")
         log.info("deployment %s: serving process %s started", dep.id, child.process.pid)
-        dep.pid, dep.engine = child.process.pid, "transformers"
+        dep.pid, dep.engine = child.process.pid, engine
         return ServingProcess(key=key, child=child, run_dir=run_dir, token=token, deployments={dep.id})
 
     def _watch(self, session: Any, proc: ServingProcess) -> None:

@@ -261,12 +261,18 @@ def load_engine(config: dict[str, Any]) -> tuple[Any, dict[str, str], dict[str, 
     models: dict[str, str] = {}
     load: dict[str, float] = {}
     started = time.monotonic()
-    engine = Engine(
-        config["base_path"],
-        gguf_file=config.get("gguf_file"),
-        trust_remote_code=bool(config.get("trust_remote_code")),
-        device=config.get("device") or "cpu",
-    )
+    engine: Any
+    if config.get("engine") == "vllm":  # untested here: no GPU (see vllm_engine.py)
+        from worker.serving.vllm_engine import VllmEngine
+
+        engine = VllmEngine(config["base_path"], trust_remote_code=bool(config.get("trust_remote_code")))
+    else:
+        engine = Engine(
+            config["base_path"],
+            gguf_file=config.get("gguf_file"),
+            trust_remote_code=bool(config.get("trust_remote_code")),
+            device=config.get("device") or "cpu",
+        )
     for entry in config.get("models", []):
         if entry.get("adapter_path"):
             engine.add_adapter(entry["name"], entry["adapter_path"])
