@@ -43,6 +43,13 @@ ZH_PLAYGROUND = {
     "Chat": "对话",
     "New API key": "新建 API 密钥",
     "Undeploy": "下线",
+    "Deploy a model": "部署模型",
+    "Deploy": "部署",
+    "Safety notice": "安全提示",
+    "e.g. a crisis hotline, shown on its chat page": "例如心理危机热线，显示在对话页面上",
+    "FAQ set": "常见问题库",
+    "FAQ threshold": "常见问题匹配阈值",
+    "none": "无",
     "No deployments yet: open a model in the playground or POST /api/v1/deployments.": (
         "还没有部署：在对话试验场中打开一个模型，或调用 POST /api/v1/deployments。"
     ),

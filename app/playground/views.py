@@ -102,4 +102,10 @@ def playground(
 
 @router.get("/deployments", response_class=HTMLResponse)
 def deployments_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
-    return render(request, "deployments/index.html", deployments=DeploymentService(session).list(user))
+    return render(
+        request,
+        "deployments/index.html",
+        deployments=DeploymentService(session).list(user),
+        sources=_sources(session, user),
+        datasets=[d for d in DatasetService(session).list(user.user_id) if not d.archived],
+    )

@@ -117,7 +117,7 @@ class ServingManager(threading.Thread):
             if time.monotonic() - self._last_stats > 2.0:
                 self._last_stats = time.monotonic()
                 self._copy_stats(session)
-            self._fail_orphans(session)
+                self._fail_orphans(session)  # a write: not every tick (SQLite shares one writer)
 
     def _claim(self) -> None:
         with session_scope() as session:
