@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     login_max_failures: int = Field(default=5, ge=1)  # per user name + client address, in the window
     login_window_seconds: int = Field(default=900, gt=0)
+    # Serving processes bind this address on the worker; the web proxies to it (docker: the worker's name).
+    serving_host: str = "127.0.0.1"
+    # auto: vLLM on a GPU worker where it is installed (extra serve-vllm), else transformers.
+    serving_engine: str = Field(default="auto", pattern="^(auto|transformers|vllm)$")
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -21,7 +21,11 @@ from app.i18n import current_language, pick_language
 from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
+from app.playground import api as playground_api
+from app.playground import views as playground_views
 from app.secrets import install_log_filter
+from app.serving import api as serving_api
+from app.serving import openai_api as serving_openai_api
 from app.settings import get_settings
 
 log = logging.getLogger("ftstudio.web")
@@ -108,10 +112,14 @@ def create_app() -> FastAPI:
         datasets_api.router,
         catalog_api.router,
         jobs_api.router,
+        serving_api.router,
+        serving_openai_api.router,
+        playground_api.router,
         *_optional_routers(),
         datasets_views.router,
         catalog_views.router,
         jobs_views.router,
+        playground_views.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(REPO_ROOT / "static")), name="static")

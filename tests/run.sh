@@ -19,6 +19,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v a
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
     >/dev/null 2>&1 || echo "warning: could not install chromium; the browser test will skip and say so"
 fi
+# Nginx, for `nginx -t` on the production recipe's config (tests/serving/test_production_recipe.py).
+# policy-rc.d 101: install the binary without starting a server.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  (printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
+    && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc) \
+    >/dev/null 2>&1 || echo "warning: could not install nginx; the nginx test will skip and say so"
+fi
 
 # PostgreSQL and Redis: use the machine's own; start them if they are installed but stopped.
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && command -v pg_ctlcluster >/dev/null 2>&1; then

@@ -38,6 +38,11 @@ def _on_ready(sender=None, **_: object) -> None:  # type: ignore[no-untyped-def]
     heartbeat = Heartbeat(worker_id)
     heartbeat.start()
     _state.update(worker_id=worker_id, heartbeat=heartbeat)
+    from worker.serving.manager import ServingManager  # deployments run beside the job slot
+
+    serving = ServingManager(worker_id, queues)
+    serving.start()
+    _state["serving"] = serving
     log.info("worker %s registered for queues %s", worker_id, queues)
 
 
@@ -56,6 +61,9 @@ def _on_shutdown(**_: object) -> None:
     heartbeat = _state.get("heartbeat")
     if heartbeat is not None:
         heartbeat.stopped.set()  # type: ignore[attr-defined]
+    serving = _state.get("serving")
+    if serving is not None:
+        serving.shutdown()  # type: ignore[attr-defined]
     if worker_id := _state.get("worker_id"):
         mark_offline(str(worker_id))
 

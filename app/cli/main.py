@@ -143,6 +143,7 @@ for _module in (
     "app.cli.users_command",
     "app.cli.admin_audit_command",
     "app.cli.admin_command",
+    "app.cli.deploy_command",
 ):
     try:
         __import__(_module, fromlist=["register"]).register(cli)

@@ -3,6 +3,7 @@
 from app.models.base import Base, utcnow
 from app.models.base_model import BaseModel, ModelSource
 from app.models.dataset import Dataset, DatasetStatus, DatasetVersion
+from app.models.deployment import Conversation, Deployment, DeploymentKey, DeploymentStatus
 from app.models.job import FINAL_STATUSES, Checkpoint, Job, JobKind, JobStatus
 from app.models.metric import JobEvent, JobMetric, Score
 from app.models.user import LOCAL_USER_ID, ApiToken, AuditEntry, Role, TokenKind, User
@@ -20,6 +21,10 @@ __all__ = [
     "Dataset",
     "DatasetStatus",
     "DatasetVersion",
+    "Conversation",
+    "Deployment",
+    "DeploymentKey",
+    "DeploymentStatus",
     "Job",
     "JobEvent",
     "JobKind",

@@ -1,0 +1,38 @@
+// Deployments page: deploy, create an API key (shown once) and undeploy, through the REST API.
+(function () {
+  const form = document.getElementById("deploy-form");
+  if (form) {
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = JSON.parse(document.getElementById("deploy-source").value);
+      const system = document.getElementById("deploy-system").value.trim();
+      const notice = document.getElementById("deploy-notice").value.trim();
+      const faq = document.getElementById("deploy-faq").value;
+      if (system) body.system_prompt = system;
+      if (notice) body.safety_notice = notice;
+      if (faq) body.faq_dataset_id = Number(faq);
+      body.faq_threshold = Number(document.getElementById("deploy-threshold").value || 0.6);
+      const response = await fetch("/api/v1/deployments", {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      const data = await response.json();
+      document.getElementById("deploy-result").textContent =
+        response.ok ? `#${data.id} ${data.served_model_name}: ${data.status}` : "⚠ " + data.detail;
+      if (response.ok) setTimeout(() => window.location.reload(), 1500);
+    });
+  }
+  document.querySelectorAll(".dep-key").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const response = await fetch(`/api/v1/deployments/${button.dataset.id}/keys`, { method: "POST" });
+      const data = await response.json();
+      document.getElementById("dep-key-" + button.dataset.id).textContent = response.ok ? data.key : data.detail;
+    });
+  });
+  document.querySelectorAll(".dep-stop").forEach((button) => {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      await fetch(`/api/v1/deployments/${button.dataset.id}`, { method: "DELETE" });
+      setTimeout(() => window.location.reload(), 1500);
+    });
+  });
+})();

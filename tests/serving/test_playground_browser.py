@@ -1,0 +1,63 @@
+"""A person in headless Chromium: from a finished fine-tune's page, "chat with this model" opens the
+playground with the base on the left and the fine-tune on the right; one prompt streams into both."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.serving.conftest import ServedStudio
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COUNT_UPDATES = """
+() => {
+  window.__updates = { a: 0, b: 0 };
+  for (const col of ["a", "b"]) {
+    const options = { subtree: true, childList: true, characterData: true };
+    new MutationObserver(() => { window.__updates[col] += 1; })
+      .observe(document.getElementById("pg-log-" + col), options);
+  }
+}
+"""
+
+
+def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> None:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1024, "height": 768})  # a tablet in landscape
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{served.url}/jobs/{served.job_id}?lang=en")
+        page.click("#chat-with-model")
+        page.wait_for_url("**/playground?job_id=*")
+        assert page.is_checked("#pg-side-by-side")
+        page.wait_for_selector("#pg-status-a.status-succeeded", timeout=120_000)
+        page.wait_for_selector("#pg-status-b.status-succeeded", timeout=120_000)
+        assert "tiny-llama" in page.inner_text("#pg-status-a")
+        assert f"job-{served.job_id}-final" in page.inner_text("#pg-status-b")
+        page.click("#pg-settings summary")
+        page.select_option("#pg-preset", "sampling")
+        page.fill("#gen-max_new_tokens", "48")
+        page.evaluate(COUNT_UPDATES)
+        page.fill("#pg-input", "我最近总是睡不着，怎么办？")
+        page.click("#pg-send")
+        page.wait_for_selector("#pg-log-a .pg-msg.assistant.done", timeout=120_000)
+        page.wait_for_selector("#pg-log-b .pg-msg.assistant.done", timeout=120_000)
+        updates = page.evaluate("window.__updates")
+        texts = [page.inner_text(f"#pg-log-{c} .pg-msg.assistant .pg-text") for c in ("a", "b")]
+        assert all(t.strip() and not t.startswith("⚠") for t in texts), texts
+        # Streamed: each column's answer grew in many steps, not in one piece at the end.
+        assert updates["a"] >= 5 and updates["b"] >= 5, updates
+        assert page.inner_text("#pg-log-a .pg-msg.user") == "我最近总是睡不着，怎么办？"
+        page.wait_for_selector("#pg-conversations li")
+        assert errors == [], errors
+        browser.close()
