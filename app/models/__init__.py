@@ -5,6 +5,7 @@ from app.models.base_model import BaseModel, ModelSource
 from app.models.dataset import Dataset, DatasetStatus, DatasetVersion
 from app.models.job import FINAL_STATUSES, Checkpoint, Job, JobKind, JobStatus
 from app.models.metric import JobEvent, JobMetric, Score
+from app.models.synthesis import Secret, SynthesisTemplate
 from app.models.user import LOCAL_USER_ID, Role, User
 from app.models.worker_node import WorkerNode
 
@@ -25,6 +26,8 @@ __all__ = [
     "ModelSource",
     "Role",
     "Score",
+    "Secret",
+    "SynthesisTemplate",
     "User",
     "WorkerNode",
     "utcnow",
