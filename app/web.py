@@ -19,6 +19,8 @@ from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
 from app.settings import get_settings
+from app.synthesis import api as synthesis_api
+from app.synthesis import views as synthesis_views
 
 log = logging.getLogger("ftstudio.web")
 
@@ -96,6 +98,8 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     for router in (
+        synthesis_api.router,  # before datasets: /datasets/synthesize is not a /datasets/{dataset_id}
+        synthesis_views.router,
         datasets_api.router,
         catalog_api.router,
         jobs_api.router,
