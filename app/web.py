@@ -27,6 +27,8 @@ from app.secrets import install_log_filter
 from app.serving import api as serving_api
 from app.serving import openai_api as serving_openai_api
 from app.settings import get_settings
+from app.synthesis import api as synthesis_api
+from app.synthesis import views as synthesis_views
 
 log = logging.getLogger("ftstudio.web")
 
@@ -109,6 +111,8 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     for router in (
+        synthesis_api.router,  # before datasets: /datasets/synthesize is not a /datasets/{dataset_id}
+        synthesis_views.router,
         datasets_api.router,
         catalog_api.router,
         jobs_api.router,

@@ -79,6 +79,7 @@ SPEC_BUILDERS: dict[str, Callable[[Job, Path], RunSpec]] = {
     JobKind.EVAL: module_spec("worker.evaluation.run"),
     JobKind.EXPORT: module_spec("worker.training.export"),
     JobKind.DATASET_ANALYSIS: module_spec("worker.datasets.analyse"),
+    JobKind.SYNTHESIS: lambda job, run_dir: _synthesis_spec()(job, run_dir),
 }
 
 # After a child succeeded, in the supervisor's transaction: turn its output files into rows (scores of an
@@ -89,11 +90,20 @@ SUCCESS_HOOKS: dict[str, str] = {
     JobKind.EVAL: "worker.hooks.evaluation:save_scores",
     JobKind.EXPORT: "worker.hooks.export:register_export",
     JobKind.DATASET_ANALYSIS: "worker.hooks.dataset_analysis:save_analysis",
+    JobKind.SYNTHESIS: "app.synthesis.landing:land_job",
 }
+# Kinds whose cancelled run still leaves something worth keeping (the rows a synthesis run generated).
+CANCEL_HOOKS: dict[str, str] = {JobKind.SYNTHESIS: "app.synthesis.landing:land_job"}
 
 
-def success_hook(kind: str) -> SuccessHook | None:
-    target = SUCCESS_HOOKS.get(kind)
+def _synthesis_spec() -> Callable[[Job, Path], RunSpec]:
+    from worker.synthesis.spec import synthesis_spec  # imports this module: resolved when first used
+
+    return synthesis_spec
+
+
+def success_hook(kind: str, hooks: dict[str, str] = SUCCESS_HOOKS) -> SuccessHook | None:
+    target = hooks.get(kind)
     if target is None:
         return None
     module_name, function = target.split(":")

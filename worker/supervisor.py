@@ -23,7 +23,7 @@ from app.models import Job, JobMetric, JobStatus, WorkerNode, utcnow
 from app.settings import get_settings
 from worker.child_process import ChildProcess, log_tail
 from worker.event_sink import EventSink
-from worker.job_kinds import SPEC_BUILDERS, success_hook
+from worker.job_kinds import CANCEL_HOOKS, SPEC_BUILDERS, success_hook
 from worker.metrics_tail import MetricsTail
 from worker.notify import job_reached_final_state
 from worker.orphan_guard import SUPERVISOR_PID_ENV
@@ -203,6 +203,13 @@ def _supervise(job_id: int, run_dir: Path, worker_id: str | None = None) -> str:
         except Exception as exc:
             log.exception("result hook of job %s failed", job_id)
             status, error = JobStatus.FAILED, f"The job ran but its results could not be saved: {exc}"
+    elif status == JobStatus.CANCELLED and (hook := success_hook(_kind_of(job_id), CANCEL_HOOKS)):
+        try:  # a cancelled run keeps what it made; the job stays cancelled either way
+            with session_scope() as session:
+                hook(session, JobRepository(session).get(job_id), run_dir)
+        except Exception as exc:
+            log.exception("cancel hook of job %s failed", job_id)
+            error = f"The job was cancelled and what it had made could not be saved: {exc}"
     _finish(job_id, status, error)
     return status
 

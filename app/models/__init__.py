@@ -6,6 +6,7 @@ from app.models.dataset import Dataset, DatasetStatus, DatasetVersion
 from app.models.deployment import Conversation, Deployment, DeploymentKey, DeploymentStatus
 from app.models.job import FINAL_STATUSES, Checkpoint, Job, JobKind, JobStatus
 from app.models.metric import JobEvent, JobMetric, Score
+from app.models.synthesis import Secret, SynthesisTemplate
 from app.models.user import LOCAL_USER_ID, ApiToken, AuditEntry, Role, TokenKind, User
 from app.models.worker_node import WorkerNode
 
@@ -33,6 +34,8 @@ __all__ = [
     "ModelSource",
     "Role",
     "Score",
+    "Secret",
+    "SynthesisTemplate",
     "User",
     "WorkerNode",
     "utcnow",

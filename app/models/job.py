@@ -15,6 +15,7 @@ class JobKind(StrEnum):
     EVAL = "eval"
     EXPORT = "export"
     DATASET_ANALYSIS = "dataset_analysis"
+    SYNTHESIS = "synthesis"
 
 
 class JobStatus(StrEnum):
