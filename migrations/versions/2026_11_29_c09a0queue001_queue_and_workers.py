@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c09a0queue001"
-down_revision: str | None = "3a96d734be87"
+down_revision: str | None = "c11a0users001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

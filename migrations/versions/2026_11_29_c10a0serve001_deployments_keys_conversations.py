@@ -13,7 +13,7 @@ import app.models.base
 
 
 revision: str = 'c10a0serve001'
-down_revision: str | None = '3a96d734be87'
+down_revision: str | None = 'c09a0queue001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

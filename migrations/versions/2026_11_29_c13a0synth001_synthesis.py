@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c13a0synth001"
-down_revision: str | None = "3a96d734be87"
+down_revision: str | None = "c10a0serve001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
