@@ -95,3 +95,21 @@ def test_jobs_get_trust_remote_code_only_from_the_allow_list(client, tmp_path: P
     with session_scope() as session:
         assert CatalogService(session).get(model_id).trust_remote_code is True
     assert json.loads((folder / "config.json").read_text())["auto_map"]  # the folder itself is untouched
+
+
+def test_no_unsafe_load_in_the_code() -> None:
+    """Every torch.load in app/ and worker/ passes weights_only=True; nothing unpickles."""
+    import re
+
+    from app.migrations import REPO_ROOT
+
+    offenders = []
+    for folder in ("app", "worker"):
+        for source in (REPO_ROOT / folder).rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            for match in re.finditer(r"torch\.load\((?P<args>[^)]*)\)", text):
+                if "weights_only=True" not in match.group("args"):
+                    offenders.append(f"{source}: {match.group(0)[:80]}")
+            if re.search(r"\bpickle\.loads?\(|\bjoblib\.load\(", text):
+                offenders.append(f"{source}: unpickles")
+    assert not offenders, "\n".join(offenders)
