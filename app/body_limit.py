@@ -8,10 +8,13 @@ files, which vanish with the request.
 
 from __future__ import annotations
 
+import html
 import json
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import TooLarge
 
 FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and the small form fields beside the file
 JSON_LIMIT = 16 * 1024 * 1024  # every non-upload body (JSON, forms): generous, and bounded
@@ -45,8 +48,9 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_large = False  # the server rejects a malformed Content-Length itself
             if too_large:
-                await _refuse(send, message)
+                await _refuse(scope, send, message)
                 return
+        api = str(scope.get("path", "")).startswith("/api/")
         received = 0
 
         async def counted() -> Message:
@@ -55,21 +59,30 @@ class BodyLimitMiddleware:
             if event["type"] == "http.request":
                 received += len(event.get("body", b""))
                 if received > limit:
-                    # FastAPI re-raises an HTTPException from the body reader: a 413, not its generic 400.
-                    raise HTTPException(status_code=413, detail=message)
+                    if api:  # FastAPI re-raises an HTTPException from its body reader: a 413, not a 400
+                        raise HTTPException(status_code=413, detail=message)
+                    raise TooLarge(message, field="file")  # pages read their form themselves: an error page
+
             return event
 
         await self.app(scope, counted, send)
 
 
-async def _refuse(send: Send, message: str) -> None:
+async def _refuse(scope: Scope, send: Send, message: str) -> None:
+    headers = dict(scope.get("headers") or [])
+    status, content_type = 413, b"application/json"
     body = json.dumps({"detail": message, "field": "file"}).encode()
+    if not str(scope.get("path", "")).startswith("/api/"):
+        # A page's form: an alert htmx can swap in (it swaps 2xx only), a plain 413 page otherwise.
+        status = 200 if headers.get(b"hx-request") == b"true" else 413
+        content_type = b"text/html; charset=utf-8"
+        body = f'<div class="alert alert-error" role="alert">{html.escape(message)}</div>'.encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],  # fmt: skip

@@ -104,12 +104,12 @@ class CatalogService:
 
     def register_for(self, principal: Principal, request: ModelRegister) -> BaseModel:
         """A model named by a user (API, pages): the folder must resolve inside the allowed roots."""
-        try:
-            check_components(request.path)
-            if request.gguf_file:
-                check_components(request.gguf_file)
-        except UnsafePath as exc:
-            raise InvalidInput(f"path: {exc}.", field="path") from None
+        for field, text in (("path", request.path), ("gguf_file", request.gguf_file)):
+            try:
+                if text is not None:
+                    check_components(text)
+            except UnsafePath as exc:
+                raise InvalidInput(f"{field}: {exc}.", field=field) from None
         looks_local = request.path.startswith(("/", "~", ".")) or not HUB_ID.match(request.path)
         roots = allowed_roots(principal)
         if not looks_local:

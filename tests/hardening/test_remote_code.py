@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.conftest import make_model_folder
+from tests.hardening.conftest import chat, jsonl, make_model_folder, upload
 
 EVIL = """
 import pathlib
@@ -82,16 +82,46 @@ def test_a_pickle_only_folder_does_not_load(tmp_path: Path, tiny_model_dir: Path
 
 
 def test_jobs_get_trust_remote_code_only_from_the_allow_list(client, tmp_path: Path) -> None:
-    """The worker's flag comes from the job's config, which the web side fills from the allow-list."""
-    from app.catalog.service import CatalogService
+    """The worker's flag is the job's config, which the web side fills from the allow-list only."""
     from app.db import session_scope
+    from app.models import Job
 
     folder, _ = _custom_code_folder(tmp_path)
     model_id = f"code-{uuid.uuid4().hex[:8]}"
     assert client.post("/api/v1/models", json={"path": str(folder), "id": model_id}).status_code == 201
-    with session_scope() as session:
-        assert CatalogService(session).get(model_id).trust_remote_code is False
-    client.post(f"/api/v1/models/{model_id}/trust-remote-code")
-    with session_scope() as session:
-        assert CatalogService(session).get(model_id).trust_remote_code is True
+    dataset = upload(client, "d.jsonl", jsonl(chat(), chat("二"), chat("三"), chat("四")))
+    assert dataset.status_code == 201, dataset.text
+
+    def job_flag() -> bool:
+        body = {"dataset_id": dataset.json()["id"], "base_model": model_id}
+        response = client.post("/api/v1/jobs", json=body)
+        assert response.status_code in (201, 202), response.text
+        with session_scope() as session:
+            job = session.get(Job, response.json()["id"])
+            client.post(f"/api/v1/jobs/{job.id}/cancel")
+            return job.config["base_model"]["trust_remote_code"]
+
+    assert job_flag() is False
+    assert client.post(f"/api/v1/models/{model_id}/trust-remote-code").status_code == 200
+    assert job_flag() is True
+    assert client.delete(f"/api/v1/models/{model_id}/trust-remote-code").status_code == 200
+    assert job_flag() is False
     assert json.loads((folder / "config.json").read_text())["auto_map"]  # the folder itself is untouched
+
+
+def test_no_unsafe_load_in_the_code() -> None:
+    """Every torch.load in app/ and worker/ passes weights_only=True; nothing unpickles."""
+    import re
+
+    from app.migrations import REPO_ROOT
+
+    offenders = []
+    for folder in ("app", "worker"):
+        for source in (REPO_ROOT / folder).rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            for match in re.finditer(r"torch\.load\((?P<args>[^)]*)\)", text):
+                if "weights_only=True" not in match.group("args"):
+                    offenders.append(f"{source}: {match.group(0)[:80]}")
+            if re.search(r"\bpickle\.loads?\(|\bjoblib\.load\(", text):
+                offenders.append(f"{source}: unpickles")
+    assert not offenders, "\n".join(offenders)

@@ -210,3 +210,26 @@ def test_dataset_name_is_trimmed(client) -> None:
 
 def test_json_error_shapes_are_json(client) -> None:
     assert json.loads(upload(client, "x.jsonl", b"{").text)["detail"]
+
+
+def test_the_upload_page_shows_the_limit_as_a_message(client_with, unchanged) -> None:
+    http = client_with(max_upload_bytes=LIMIT)
+    files = {"file": ("big.jsonl", b"x" * (3 * LIMIT))}
+    fragment = http.post("/ui/datasets/upload", files=files, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "alert-error" in fragment.text and f"{LIMIT:,}" in fragment.text
+    page = http.post("/ui/datasets/upload", files=files)
+    assert page.status_code == 413 and f"{LIMIT:,}" in page.text
+
+    def body():  # chunked: counted while it streams
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n'
+        for _ in range(3):
+            yield b"y" * LIMIT
+        yield b"\r\n--b--\r\n"
+
+    streamed = http.post(
+        "/ui/datasets/upload",
+        content=body(),
+        headers={"content-type": "multipart/form-data; boundary=b", "HX-Request": "true"},
+    )
+    assert streamed.status_code == 200 and "alert-error" in streamed.text and f"{LIMIT:,}" in streamed.text
+    unchanged()
