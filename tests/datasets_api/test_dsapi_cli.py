@@ -4,6 +4,7 @@ upload, list, show, versions, rows, drop, analyse --watch, tokens, archive and t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ def ftstudio(studio: EmbeddedStudio, *args: str, timeout: float = 300) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "app.cli.main", "datasets", *args, "--api-url", studio.url],
         cwd=REPO_ROOT,
+        # The CLI signs in by itself with the local admin's token file in the studio's data dir.
+        env={**os.environ, "FTSTUDIO_DATA_DIR": str(studio.data_dir)},
         capture_output=True,
         text=True,
         timeout=timeout,
