@@ -14,21 +14,26 @@ Prints the figures and writes the raw numbers to benchmarks/queue.json. Loopback
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
-import shutil
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
-import httpx
+# This file is named queue.py: run as a script, its folder comes first on sys.path and it would shadow the
+# standard library's `queue` (imported by asyncio, celery, httpx). Drop the folder before anything else.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import httpx  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import update
 
 from app.db import session_scope
-from app.jobs.scheduling import eligible_queued_exists, reap_lost_jobs, wake
+from app.jobs.scheduling import eligible_queued_exists, queued_keys, reap_lost_jobs, wake
 from app.models import WorkerNode, utcnow
 from app.settings import get_settings
 
@@ -126,14 +126,8 @@ def sweep(worker_id: str | None = None) -> int:
             idle = node is not None and node.current_job_id is None
             if idle and eligible_queued_exists(session, node):
                 # Nobody took it (its wake-up went to a worker that died, or the broker lost it): wake again.
-                wake([next(iter(_first_queued(session, node)))])
+                wake(queued_keys(session, node.queues or [])[:1])
     return len(requeued)
-
-
-def _first_queued(session, node: WorkerNode):  # type: ignore[no-untyped-def]
-    from app.jobs.scheduling import queued_jobs
-
-    return queued_jobs(session, node.queues or [])[:1]
 
 
 class Heartbeat(threading.Thread):

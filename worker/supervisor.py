@@ -31,7 +31,9 @@ from worker.tasks.test_kinds import test_kind_builder
 
 log = logging.getLogger("ftstudio.worker")
 
-POLL_SECONDS = 0.5
+# How often the supervisor turns new child events into rows (and live updates): bounds step-to-browser
+# latency; one small transaction per poll per running job.
+POLL_SECONDS = 0.25
 # Set when the worker itself is asked to stop (Ctrl-C on `ftstudio up`, SIGTERM to the worker): the job's
 # child is stopped at a checkpoint and the job marked interrupted, resumable.
 shutdown_requested = threading.Event()

@@ -75,7 +75,7 @@ def running_by_owner(session: Session) -> dict[int, int]:
     return {owner: count for owner, count in rows}
 
 
-def start_order(queued: Sequence[Job], running: dict[int, int]) -> list[Job]:
+def start_order(queued: Sequence[Any], running: dict[int, int]) -> list[Any]:
     """The order in which these queued jobs start (see the module's docstring)."""
     # An owner's turn counts its running jobs plus its jobs ahead in this order (in any priority), which is
     # what they will be once started: the view predicts exactly what successive claims do.
@@ -87,21 +87,30 @@ def start_order(queued: Sequence[Job], running: dict[int, int]) -> list[Job]:
     return [job for _key, job in sorted(keyed, key=lambda pair: pair[0])]
 
 
-def queued_jobs(
-    session: Session, queues: Sequence[str] | None = None, *, with_checkpoints: bool = False
-) -> list[Job]:
+def queued_keys(session: Session, queues: Sequence[str] | None = None) -> list[Any]:
+    """The queued jobs' ordering columns only (id, priority, owner, resources): the position of every
+    queued job is computed on each job list, so it must not load and parse whole rows."""
     query = (
-        select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.priority.desc(), Job.id).limit(WINDOW)
+        select(Job.id, Job.priority, Job.owner_id, Job.requested_resources, Job.queue)
+        .where(Job.status == JobStatus.QUEUED)
+        .order_by(Job.priority.desc(), Job.id)
+        .limit(WINDOW)
     )
     if queues is not None:
         query = query.where(Job.queue.in_(list(queues)))
-    if with_checkpoints:
-        query = query.options(selectinload(Job.checkpoints))
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
 def queue_in_order(session: Session, *, with_checkpoints: bool = False) -> list[Job]:
-    return start_order(queued_jobs(session, with_checkpoints=with_checkpoints), running_by_owner(session))
+    """The queued jobs themselves, in start order (the admin's queue)."""
+    ordered = [key.id for key in start_order(queued_keys(session), running_by_owner(session))]
+    if not ordered:
+        return []
+    query = select(Job).where(Job.id.in_(ordered))
+    if with_checkpoints:
+        query = query.options(selectinload(Job.checkpoints))
+    jobs = {job.id: job for job in session.scalars(query)}
+    return [jobs[job_id] for job_id in ordered if job_id in jobs]
 
 
 @dataclass
@@ -113,7 +122,9 @@ class QueueSlot:
 def queue_slots(session: Session, running_etas: Sequence[float | None] | None = None) -> dict[int, QueueSlot]:
     """Position (1 = next) of every queued job, and an estimated start: the p-th job starts when the p-th
     running job ends (running jobs' ETAs, shortest first); unknown beyond that."""
-    ordered = queue_in_order(session)
+    ordered = start_order(queued_keys(session), running_by_owner(session))
+    if not ordered:
+        return {}
     if running_etas is None:
         from app.jobs.progress import estimate_eta_seconds
 
@@ -138,7 +149,7 @@ def claim_next(session: Session, worker_id: str) -> int | None:
     settings = get_settings()
     running = running_by_owner(session)
     limit = settings.max_running_per_owner
-    for job in start_order(queued_jobs(session, worker.queues or []), running):
+    for job in start_order(queued_keys(session, worker.queues or []), running):
         if limit and running.get(job.owner_id, 0) >= limit:
             continue
         if not fits(job.requested_resources or {}, worker.devices or []):
@@ -171,7 +182,7 @@ def eligible_queued_exists(session: Session, worker: WorkerNode) -> bool:
         return False
     return any(
         fits(j.requested_resources or {}, worker.devices or [])
-        for j in queued_jobs(session, worker.queues or [])
+        for j in queued_keys(session, worker.queues or [])
     )
 
 

@@ -96,6 +96,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, 
     redis_server = PrivateRedis(tmp)
     redis_server.start()
     saved = {k: os.environ.get(k) for k in (*QUEUE_ENV, "REDIS_URL")}
+    (tmp / "data").mkdir()
     setup = make_studio("real", tmp / "data")
     try:
         studio = next(setup)
@@ -190,8 +191,8 @@ def test_the_web_server_restarting_mid_job_loses_nothing(cluster) -> None:
             [sys.executable, "-m", "app.cli.main", "web", "--port", str(port)],
             cwd=REPO_ROOT,
             env=studio.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(studio.data_dir / "web.log").open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -206,11 +207,13 @@ def test_the_web_server_restarting_mid_job_loses_nothing(cluster) -> None:
 
     web = start_web()
     try:
-        (job_id,) = add_sleep_jobs(1, steps=25, seconds=0.2)
+        wait_until(lambda: _healthy(port), 90, "the web server")
+        (job_id,) = add_sleep_jobs(1, steps=25, seconds=0.4)
         wait_until(lambda: (read(job_id) or {}).get("status") == "running", 60, "the web to show it running")
         web.send_signal(signal.SIGTERM)
         web.wait(30)
         web = start_web()
+        wait_until(lambda: _healthy(port), 90, "the web server again")
         done = wait_until(
             lambda: (job := read(job_id)) and job["status"] == "succeeded" and job,
             120,
@@ -225,6 +228,13 @@ def test_the_web_server_restarting_mid_job_loses_nothing(cluster) -> None:
         if web.poll() is None:
             web.terminate()
             web.wait(30)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_kill_9_of_a_worker_mid_training_resumes_on_the_other_from_its_checkpoint(
