@@ -219,3 +219,46 @@ def test_an_unreachable_webhook_is_recorded_not_raised(studio: Studio, webhook_s
     assert len(attempts) == 2 and attempts[0][1]["error"].startswith("ConnectError")
     assert attempts[0][1]["signed"] is False  # no secret configured: sent unsigned, and said so
     assert "token=abc" not in json.dumps(attempts)
+
+
+def test_event_sink_wakes_watchers_and_notifies_collapse_only_after_commit(
+    studio: Studio, receiver_factory: Any, webhook_settings: Any, tmp_path: Path
+) -> None:
+    from app.db import session_scope
+    from app.jobs.live import channel
+    from app.jobs.repository import JobRepository
+    from worker.event_sink import EventSink
+    from worker.notify import wait_for_deliveries
+
+    server = receiver_factory(None)
+    webhook_settings(webhook_url=server.url, webhook_backoff_seconds="0")
+    job_id = add_job(status="running", run_dir=str(tmp_path))
+    pubsub = None
+    if studio.mode == "real":
+        import redis
+
+        pubsub = redis.Redis.from_url(studio.env["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel(job_id))
+        pubsub.get_message(timeout=1)  # the subscribe confirmation
+    sink = EventSink(job_id, tmp_path)
+    events = [
+        {"event": "train", "step": 1, "loss": 2.0},
+        {"event": "collapse", "step": 1, "reason": "loss jumped 10x", "action": "flag"},
+    ]
+    with session_scope() as session:
+        sink.apply(session, JobRepository(session).get(job_id), events)
+        # Nothing is announced before the rows are committed: a woken reader would find nothing.
+        assert server.requests == []
+        if pubsub is not None:
+            assert pubsub.get_message(timeout=0.3) is None
+    wait_for_deliveries(timeout=30)
+    assert [r["body"]["event"] for r in server.requests] == ["job.collapse_flagged"]
+    assert server.requests[0]["body"]["collapse"]["reason"] == "loss jumped 10x"
+    assert (
+        server.requests[0]["valid"] is None
+        and "X-FTStudio-Signature-256" not in server.requests[0]["headers"]
+    )
+    if pubsub is not None:
+        message = pubsub.get_message(timeout=2)
+        assert message and json.loads(message["data"])["job_id"] == job_id
+        pubsub.close()
