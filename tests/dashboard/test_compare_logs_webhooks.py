@@ -262,3 +262,25 @@ def test_event_sink_wakes_watchers_and_notifies_collapse_only_after_commit(
         message = pubsub.get_message(timeout=2)
         assert message and json.loads(message["data"])["job_id"] == job_id
         pubsub.close()
+
+
+def test_job_list_shows_the_queue_position_when_the_queue_provides_it(studio: Studio) -> None:
+    """`queue_position` comes with the queue work (JobRead gains it there); the list renders it when present
+    and nothing when the field does not exist."""
+    from app.db import session_scope
+    from app.jobs.progress import build_job_read
+    from app.jobs.repository import JobRepository
+    from app.web_templates import templates
+
+    job_id = add_job(status="queued", name="waiting")
+    with session_scope() as session:
+        job = build_job_read(JobRepository(session).get(job_id))
+    table = templates.env.get_template("jobs/_table.html")
+    without = table.render(jobs=[job])
+    assert "queue-position" not in without and "queued" in without
+
+    class WithPosition(type(job)):  # type: ignore[misc,valid-type]
+        queue_position: int | None = None
+
+    with_position = table.render(jobs=[WithPosition(**job.model_dump(), queue_position=3)])
+    assert re.search(r'<span class="queue-position">[^<]* 3</span>', with_position), with_position
