@@ -129,6 +129,9 @@ def test_logs_endpoint_tails_the_child_log(client: Any, studio: Studio, tmp_path
     assert (
         fragment.status_code == 200 and "line 499 训练" in fragment.text and "line 496" not in fragment.text
     )
+    # A finished job's log no longer grows: 286 tells htmx to stop polling it.
+    finished = add_job(status="succeeded", run_dir=str(run_dir))
+    assert client.get(f"/ui/jobs/{finished}/logs?tail=3").status_code == 286
 
 
 def test_webhook_url_is_validated_on_the_job_request(client: Any, studio: Studio) -> None:
