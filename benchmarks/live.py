@@ -11,6 +11,10 @@ and times each step twice on this machine's clock:
 Prints p50/p95/max per mode and the ratio of real to embedded (the baseline of the same run); the raw
 samples are saved as JSON beside (--out). Goal (issue #9): p95 < 1 s.
 
+Fan-out (--streams N, default 200): N job pages open at once on one `ftstudio web` (no worker): a metric
+row is committed (and published in real mode) and the script times its arrival at every stream, then
+times `GET /api/v1/jobs` while the N streams stay open (they must not hold the database pool).
+
     .venv/bin/python benchmarks/live.py                  # both modes, 40 steps
     .venv/bin/python benchmarks/live.py --modes embedded --steps 20
 """
@@ -85,19 +89,9 @@ def run_mode(mode: str, steps: int, model_dir: Path, work: Path) -> dict[str, An
 
     data_dir = work / f"data-{mode}"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env, pg_name = studio_env(mode, data_dir)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env.update({"FTSTUDIO_DATA_DIR": str(data_dir), "FTSTUDIO_DEFAULT_QUEUE": queue, "PYTHONPATH": str(REPO)})
-    env["TOKENIZERS_PARALLELISM"] = "false"
-    pg_name = None
-    if mode == "real":
-        import psycopg
-
-        pg_name = f"ftstudio_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        env["DATABASE_URL"], env["REDIS_URL"] = f"{base}/{pg_name}", REDIS_URL
+    env["FTSTUDIO_DEFAULT_QUEUE"] = queue
     cli = [sys.executable, "-m", "app.cli.main"]
     procs: list[subprocess.Popen] = []
     log = (work / f"{mode}.log").open("wb")
@@ -176,10 +170,126 @@ def run_mode(mode: str, steps: int, model_dir: Path, work: Path) -> dict[str, An
                 conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
+def studio_env(mode: str, data_dir: Path) -> tuple[dict[str, str], str | None]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {"FTSTUDIO_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    )
+    if mode != "real":
+        return env, None
+    import psycopg
+
+    pg_name = f"ftstudio_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{pg_name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    env["DATABASE_URL"], env["REDIS_URL"] = f"{base}/{pg_name}", REDIS_URL
+    return env, pg_name
+
+
+def fanout(mode: str, streams: int, work: Path) -> dict[str, Any]:
+    import asyncio
+
+    import httpx
+
+    env, pg_name = studio_env(mode, work / f"fanout-{mode}")
+    port = free_port()
+    cli = [sys.executable, "-m", "app.cli.main"]
+    log = (work / f"fanout-{mode}.log").open("wb")
+    subprocess.run([*cli, "migrate"], env=env, cwd=REPO, check=True, stdout=log, stderr=subprocess.STDOUT)
+    web = subprocess.Popen(
+        [*cli, "web", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    saved = {k: os.environ.get(k) for k in ("FTSTUDIO_DATA_DIR", "DATABASE_URL", "REDIS_URL")}
+    os.environ.update({k: env[k] for k in saved if k in env})
+    from app.db import session_scope
+    from app.jobs.live import publish
+    from app.models import LOCAL_USER_ID, Job, JobMetric, utcnow
+    from app.settings import reset_settings_cache
+
+    reset_settings_cache()
+    url = f"http://127.0.0.1:{port}"
+
+    async def run() -> dict[str, Any]:
+        limits = httpx.Limits(max_connections=streams + 10)
+        async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+            for _ in range(240):
+                try:
+                    if (await http.get("/api/v1/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.25)
+            with session_scope() as session:
+                job = Job(owner_id=LOCAL_USER_ID, kind="train", status="running", config={})
+                session.add(job)
+                session.flush()
+                job_id = job.id
+            ready, arrived = asyncio.Event(), []
+            opened = [0]
+
+            async def watch() -> None:
+                async with http.stream("GET", f"/api/v1/jobs/{job_id}/events") as response:
+                    event = None
+                    async for line in response.aiter_lines():
+                        if line.startswith("event: "):
+                            event = line[7:]
+                            if event == "progress" and not ready.is_set():
+                                opened[0] += 1
+                                if opened[0] == streams:
+                                    ready.set()
+                            elif event == "metric":
+                                arrived.append(time.time())
+                                return
+
+            tasks = [asyncio.create_task(watch()) for _ in range(streams)]
+            await asyncio.wait_for(ready.wait(), 120)
+            await asyncio.sleep(1.5)  # every stream is now waiting (pub/sub or poll)
+            list_times = []
+            for _ in range(20):
+                started = time.perf_counter()
+                (await http.get("/api/v1/jobs")).raise_for_status()
+                list_times.append(time.perf_counter() - started)
+            committed = time.time()
+            with session_scope() as session:
+                session.add(JobMetric(job_id=job_id, kind="train", step=1, loss=1.0, created_at=utcnow()))
+            publish(job_id)
+            await asyncio.wait_for(asyncio.gather(*tasks), 120)
+            delays = [t - committed for t in arrived]
+            return {"streams": streams, "delays_s": delays, "list_jobs_s": list_times}
+
+    try:
+        return {"mode": mode, **asyncio.run(run())}
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(timeout=60)
+        log.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_settings_cache()
+        if pg_name:
+            import psycopg
+
+            from app.db import engine_for
+
+            engine_for(env["DATABASE_URL"]).dispose()
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="embedded,real")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--streams", type=int, default=200, help="fan-out streams (0: skip)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ftstudio-bench-live.json")
     args = parser.parse_args()
     from worker.training.tiny_model import build_tiny_model
@@ -190,8 +300,13 @@ def main() -> None:
         model = build_tiny_model(work / "tiny", arch="llama")
         for mode in args.modes.split(","):
             results[mode] = run_mode(mode, args.steps, model, work)
+        if args.streams:
+            for mode in args.modes.split(","):
+                results[f"fanout-{mode}"] = fanout(mode, args.streams, work)
     print(f"step-in-child -> SSE-client latency, {args.steps} steps, one metric per step")
     for mode, result in results.items():
+        if mode.startswith("fanout-"):
+            continue
         lat = result["latencies_s"]
         if not lat:
             print(f"  {mode:9s} no samples (see the log); end: {result['end']}")
@@ -210,6 +325,18 @@ def main() -> None:
         real, emb = results["real"], results["embedded"]
         p50, p95 = real["p50_s"] / emb["p50_s"], real["p95_s"] / emb["p95_s"]
         print(f"  real / embedded: p50 x{p50:.2f}, p95 x{p95:.2f} (embedded polling is the baseline)")
+    for mode in args.modes.split(","):
+        fan = results.get(f"fanout-{mode}")
+        if not fan:
+            continue
+        d, lt = fan["delays_s"], fan["list_jobs_s"]
+        print(
+            f"  fan-out {mode:9s} {fan['streams']} open streams: commit -> every stream p50 "
+            f"{percentile(d, 0.5) * 1000:.0f} ms, p95 {percentile(d, 0.95) * 1000:.0f} ms, "
+            f"max {max(d) * 1000:.0f} ms"
+            f" (n={len(d)}); GET /api/v1/jobs meanwhile p50 {percentile(lt, 0.5) * 1000:.0f} ms,"
+            f" max {max(lt) * 1000:.0f} ms"
+        )
     args.out.write_text(json.dumps(results, indent=2))
     print(f"raw samples: {args.out}")
 
