@@ -93,6 +93,13 @@ def test_compare_page_marks_differing_values(client: Any, two_runs: tuple[int, i
     assert marked["hyperparameters.lora_r"] == "same" and marked["bleu_rouge/bleu-4"] == "differs"
     assert f'data-ids="{a},{b}"' in page.text and "/static/js/compare.js" in page.text
     assert "<script>" not in page.text  # charts come from static files (a strict CSP forbids inline code)
+    zh = client.get(f"/jobs/compare?ids={a},{b}&lang=zh").text
+    assert "对比训练" in zh and "不同之处已标出" in zh
+    eval_job = add_job(kind="eval", status="queued")  # a job page without training charts renders too
+    for job_id, lang in ((a, "zh"), (eval_job, "en")):
+        detail = client.get(f"/jobs/{job_id}?lang={lang}")
+        assert detail.status_code == 200 and ('id="loss-chart"' in detail.text) == (job_id == a)
+    assert "平滑" in client.get(f"/jobs/{a}?lang=zh").text  # the smoothing slider's label
     bad = client.get(f"/jobs/compare?ids={a}&lang=en")
     assert bad.status_code == 422 and "at least two" in bad.text
 
