@@ -17,6 +17,10 @@
     });
   }
 
+  // Steps are integers: ticks at 1, 2, 5, 10, 20, 50... never at 1.5.
+  const STEP_INCRS = [];
+  for (let k = 1; k <= 1e7; k *= 10) STEP_INCRS.push(k, 2 * k, 5 * k);
+
   function width(el) { return Math.max(240, el.clientWidth || 600); }
 
   // A line chart in `el`: series = [{label, stroke, width, dash, points, spanGaps}], x = step.
@@ -27,7 +31,7 @@
       width: width(el),
       height: height,
       scales: { x: { time: false }, y: opts.log ? { distr: 3 } : {} },
-      axes: [{ label: opts.xLabel || "step", size: 40 }, { size: 60 }],
+      axes: [{ label: opts.xLabel || "step", size: 40, incrs: STEP_INCRS }, { size: 60 }],
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false } },
       series: [{ label: opts.xLabel || "step" }].concat(series.map((s, i) => ({

@@ -39,6 +39,14 @@
     el.dataset.runs = String(data.runs.length);
   }
 
+  // "Only differences": a config has dozens of hyperparameters; most are equal across runs.
+  const only = document.getElementById("only-differences");
+  if (only) {
+    only.addEventListener("change", () => {
+      document.querySelectorAll(".compare-table").forEach(t => t.classList.toggle("only-differences", only.checked));
+    });
+  }
+
   fetch(`/api/v1/jobs/compare?ids=${encodeURIComponent(d.ids)}`, { headers: { Accept: "application/json" } })
     .then(r => r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`)))
     .then(json => { data = json; draw(); })

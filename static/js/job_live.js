@@ -18,6 +18,25 @@
     return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
   }
 
+  function fmtBytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+    return i ? `${n.toFixed(2)} ${units[i]}` : `${n} B`;
+  }
+
+  function onMemory(peak) {
+    const measured = document.getElementById("memory-measured");
+    if (!measured || !peak) return;
+    measured.textContent = fmtBytes(peak);
+    const planned = Number(measured.dataset.planned || 0);
+    const bar = document.getElementById("memory-bar");
+    if (planned) {
+      setText("memory-ratio", `${Math.round(100 * peak / planned)}%`);
+      if (bar) { bar.max = Math.max(planned, peak); bar.value = peak; }
+    }
+  }
+
   function setText(id, text) { const el = document.getElementById(id); if (el) el.textContent = text; }
 
   function makeCharts() {
@@ -77,12 +96,16 @@
     setText("job-total", p.total_steps ?? "?");
     setText("job-loss", p.loss === null ? "–" : p.loss.toFixed(4));
     setText("job-eta", fmtSeconds(p.eta_seconds));
+    onMemory(job.peak_memory_bytes);
     const status = document.getElementById("job-status");
     if (status && status.dataset.raw !== job.status) {
       status.dataset.raw = job.status;
       document.getElementById("job-status-card").dataset.status = job.status;
     }
   }
+
+  // Empty axes at once: a queued job or a model still loading shows where its curves will grow.
+  charts = makeCharts();
 
   const source = new EventSource(`/api/v1/jobs/${jobId}/events`);
   source.addEventListener("metric", ev => onMetric(JSON.parse(ev.data)));

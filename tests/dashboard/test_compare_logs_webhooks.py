@@ -93,6 +93,13 @@ def test_compare_page_marks_differing_values(client: Any, two_runs: tuple[int, i
     assert marked["hyperparameters.lora_r"] == "same" and marked["bleu_rouge/bleu-4"] == "differs"
     assert f'data-ids="{a},{b}"' in page.text and "/static/js/compare.js" in page.text
     assert "<script>" not in page.text  # charts come from static files (a strict CSP forbids inline code)
+    zh = client.get(f"/jobs/compare?ids={a},{b}&lang=zh").text
+    assert "对比训练" in zh and "不同之处已标出" in zh
+    eval_job = add_job(kind="eval", status="queued")  # a job page without training charts renders too
+    for job_id, lang in ((a, "zh"), (eval_job, "en")):
+        detail = client.get(f"/jobs/{job_id}?lang={lang}")
+        assert detail.status_code == 200 and ('id="loss-chart"' in detail.text) == (job_id == a)
+    assert "平滑" in client.get(f"/jobs/{a}?lang=zh").text  # the smoothing slider's label
     bad = client.get(f"/jobs/compare?ids={a}&lang=en")
     assert bad.status_code == 422 and "at least two" in bad.text
 
@@ -129,6 +136,9 @@ def test_logs_endpoint_tails_the_child_log(client: Any, studio: Studio, tmp_path
     assert (
         fragment.status_code == 200 and "line 499 训练" in fragment.text and "line 496" not in fragment.text
     )
+    # A finished job's log no longer grows: 286 tells htmx to stop polling it.
+    finished = add_job(status="succeeded", run_dir=str(run_dir))
+    assert client.get(f"/ui/jobs/{finished}/logs?tail=3").status_code == 286
 
 
 def test_webhook_url_is_validated_on_the_job_request(client: Any, studio: Studio) -> None:
@@ -219,3 +229,68 @@ def test_an_unreachable_webhook_is_recorded_not_raised(studio: Studio, webhook_s
     assert len(attempts) == 2 and attempts[0][1]["error"].startswith("ConnectError")
     assert attempts[0][1]["signed"] is False  # no secret configured: sent unsigned, and said so
     assert "token=abc" not in json.dumps(attempts)
+
+
+def test_event_sink_wakes_watchers_and_notifies_collapse_only_after_commit(
+    studio: Studio, receiver_factory: Any, webhook_settings: Any, tmp_path: Path
+) -> None:
+    from app.db import session_scope
+    from app.jobs.live import channel
+    from app.jobs.repository import JobRepository
+    from worker.event_sink import EventSink
+    from worker.notify import wait_for_deliveries
+
+    server = receiver_factory(None)
+    webhook_settings(webhook_url=server.url, webhook_backoff_seconds="0")
+    job_id = add_job(status="running", run_dir=str(tmp_path))
+    pubsub = None
+    if studio.mode == "real":
+        import redis
+
+        pubsub = redis.Redis.from_url(studio.env["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel(job_id))
+        pubsub.get_message(timeout=1)  # the subscribe confirmation
+    sink = EventSink(job_id, tmp_path)
+    events = [
+        {"event": "train", "step": 1, "loss": 2.0},
+        {"event": "collapse", "step": 1, "reason": "loss jumped 10x", "action": "flag"},
+    ]
+    with session_scope() as session:
+        sink.apply(session, JobRepository(session).get(job_id), events)
+        # Nothing is announced before the rows are committed: a woken reader would find nothing.
+        assert server.requests == []
+        if pubsub is not None:
+            assert pubsub.get_message(timeout=0.3) is None
+    wait_for_deliveries(timeout=30)
+    assert [r["body"]["event"] for r in server.requests] == ["job.collapse_flagged"]
+    assert server.requests[0]["body"]["collapse"]["reason"] == "loss jumped 10x"
+    assert (
+        server.requests[0]["valid"] is None
+        and "X-FTStudio-Signature-256" not in server.requests[0]["headers"]
+    )
+    if pubsub is not None:
+        message = pubsub.get_message(timeout=2)
+        assert message and json.loads(message["data"])["job_id"] == job_id
+        pubsub.close()
+
+
+def test_job_list_shows_the_queue_position_when_the_queue_provides_it(studio: Studio) -> None:
+    """`queue_position` comes with the queue work (JobRead gains it there); the list renders it when present
+    and nothing when the field does not exist."""
+    from app.db import session_scope
+    from app.jobs.progress import build_job_read
+    from app.jobs.repository import JobRepository
+    from app.web_templates import templates
+
+    job_id = add_job(status="queued", name="waiting")
+    with session_scope() as session:
+        job = build_job_read(JobRepository(session).get(job_id))
+    table = templates.env.get_template("jobs/_table.html")
+    without = table.render(jobs=[job])
+    assert "queue-position" not in without and "queued" in without
+
+    class WithPosition(type(job)):  # type: ignore[misc,valid-type]
+        queue_position: int | None = None
+
+    with_position = table.render(jobs=[WithPosition(**job.model_dump(), queue_position=3)])
+    assert re.search(r'<span class="queue-position">[^<]* 3</span>', with_position), with_position

@@ -80,6 +80,8 @@ def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp
             assert int(page.get_attribute(chart, "data-points")) == STEPS
         assert page.locator("#loss-chart .u-legend .u-series").count() == 4  # x + three series
         page.fill("#smoothing", "0.9")  # the slider redraws without errors
+        # The measured peak arrives with the last progress event and sits beside the planner's prediction.
+        assert "MiB" in page.inner_text("#memory-measured") and "%" in page.inner_text("#memory-ratio")
         page.wait_for_selector("#job-log-lines[data-lines]:not([data-lines='0'])", timeout=15_000)
         assert page.get_attribute("#clone-link", "href") == f"/jobs/new?clone_from={first}"
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
@@ -99,7 +101,10 @@ def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp
         page.wait_for_selector("#compare-chart[data-runs='2'] canvas", timeout=15_000)
         assert page.get_attribute("#compare-chart", "data-series") == "4"  # loss + eval loss per run
         assert page.locator("tr.differs[data-key='hyperparameters.learning_rate']").count() == 1
-        assert page.locator("tr.same[data-key='method']").count() == 1
+        assert page.is_visible("tr.same[data-key='method']")
+        page.check("#only-differences")
+        assert page.is_hidden("tr.same[data-key='method']")
+        assert page.is_visible("tr.differs[data-key='hyperparameters.learning_rate']")
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         assert errors == [], errors
         browser.close()
