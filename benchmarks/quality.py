@@ -72,7 +72,10 @@ def train_studio(model: str, train: Path, budget: float, work: Path) -> Path:
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     cmd = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
     subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
-    return run_dir / "final"
+    end = json.loads((run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    if end.get("status") != "succeeded":  # e.g. paused by the collapse watch: score what it saved
+        print(f"studio run ended {end.get('status')}: {end.get('reason')}", flush=True)
+    return run_dir / (end.get("output_path") or "final")
 
 
 def bare_train(arm: str, model: str, train: Path, budget: float, out: Path) -> None:
