@@ -10,7 +10,8 @@ machine drift hits both alike; the reported tokens/s is the median over repeats 
 (the first step, with its lazy allocations, is excluded). Both sides: same model, dtype fp32, random token
 batches, batch 2 x seq 128, the job's default optimizer (fused AdamW) on both sides, the same LoRA / prompt /
 IA3 settings; peaks are VmHWM (worker/peak_rss.py). Still not the real child on the studio side: its model and
-TrainingArguments code, not its data path (issue #12 asks for the child; not done). The adapter baseline wraps the MLP
+TrainingArguments code, not its data path (issue #12 asks for the child; not done). The adapter baseline
+wraps the MLP
 in a plain module (the studio uses a forward hook); freeze and full baselines set requires_grad by hand.
 """
 
