@@ -8,7 +8,10 @@ Trainer + PEFT script doing the same training, in the same run (goal: studio / b
 Each (method, side) runs in its own process (peak RSS is then that run's own), sides alternate and repeat so
 machine drift hits both alike; the reported tokens/s is the median over repeats of the steady-state steps
 (the first step, with its lazy allocations, is excluded). Both sides: same model, dtype fp32, random token
-batches, batch 2 x seq 128, AdamW, the same LoRA / prompt / IA3 settings. The adapter baseline wraps the MLP
+batches, batch 2 x seq 128, the job's default optimizer (fused AdamW) on both sides, the same LoRA / prompt /
+IA3 settings; peaks are VmHWM (worker/peak_rss.py). Still not the real child on the studio side: its model and
+TrainingArguments code, not its data path (issue #12 asks for the child; not done). The adapter baseline
+wraps the MLP
 in a plain module (the studio uses a forward hook); freeze and full baselines set requires_grad by hand.
 """
 
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,7 @@ SETTINGS: dict[str, Any] = {
     "adapter_bottleneck_size": 64,
     "freeze_trainable_layers": 2,
     "learning_rate": 1e-4,
+    "precision": "fp32",  # the bare side's dtype ("auto" could pick bf16 on another CPU)
 }
 
 
@@ -167,7 +170,7 @@ def _studio_model_and_args(method: str, model_path: str, run_dir: Path, hp_extra
     model = AutoModelForCausalLM.from_pretrained(model_path, **module.load_kwargs(hp))
     model.config.use_cache = False
     model = module.prepare(model, hp, method_id=method)
-    args = core_training_arguments(hp, run_dir, has_eval=False)
+    args = core_training_arguments(hp, run_dir, has_eval=False, method=method)
     args.update(module.training_arguments(hp, run_dir))
     return model, args
 
@@ -176,6 +179,9 @@ def child(side: str, method: str, model_path: str, steps: int, batch: int, seq: 
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
+    from app.jobs.hyperparameters import TrainHyperparameters
+    from worker.peak_rss import peak_rss_bytes
+
     torch.manual_seed(0)
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{side}-{method}-"))
     common = {
@@ -183,6 +189,7 @@ def child(side: str, method: str, model_path: str, steps: int, batch: int, seq: 
         "per_device_train_batch_size": batch,
         "save_strategy": "no",
         "logging_steps": 1,
+        "gradient_accumulation_steps": 1,  # the job default accumulates 2: both sides run 1
     }
     if side == "studio":
         hp_extra = {"max_steps": steps, "per_device_train_batch_size": batch}
@@ -197,7 +204,8 @@ def child(side: str, method: str, model_path: str, steps: int, batch: int, seq: 
             "disable_tqdm": True,
             "use_cpu": not torch.cuda.is_available(),
             "lr_scheduler_type": "cosine",
-            "optim": "adamw_torch",
+            # The same optimizer as the studio side (the job default), or the comparison measures optimizers.
+            "optim": TrainHyperparameters().optim,
             "seed": 42,
             **common,
         }
@@ -215,7 +223,7 @@ def child(side: str, method: str, model_path: str, steps: int, batch: int, seq: 
     steady = times[1:]
     return {
         "tokens_per_second": batch * seq * len(steady) / sum(steady),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_bytes() / 2**20,  # VmHWM: ru_maxrss carries the parent's over fork + exec
     }
 
 

@@ -8,10 +8,11 @@ for the same configuration with ``device="cpu"`` and prints measured / predicted
 
 Goal (issue): every ratio within 10 %.
 
-The children run with MALLOC_MMAP_THRESHOLD_=131072 (glibc's initial value, fixed): freed tensors then go
-back to the OS and RSS equals the live memory the planner models. With glibc's default dynamic threshold
-RSS also carries heap fragmentation that grows over the first steps; `--default-malloc` measures that too
-(2026-11-28, 2 cores: +5 % for full fine-tuning, +19-23 % for LoRA after 3 steps).
+The children run with the allocator settings production uses (worker/supervisor.py sets no MALLOC_*
+variable: glibc's dynamic mmap threshold, whose heap fragmentation grows RSS over the first steps; issue #12).
+`--fixed-malloc` also measures with MALLOC_MMAP_THRESHOLD_=131072 (glibc's initial value, fixed), where freed
+tensors go back to the OS and RSS equals the live memory the planner models (2026-11-28, 2 cores: production
+RSS was +5 % for full fine-tuning, +19-23 % for LoRA after 3 steps over that).
 
 Measured 2026-11-28 on the 2-core build machine (batch 2, eager attention, fp32, AdamW fused; LoRA r=8
 all-linear, dropout 0.05):
@@ -162,6 +163,7 @@ def predict(method: str, seq_len: int, micro_batch: int, config_dir: str, flash:
             optimizer="adamw",
             seq_len=seq_len,
             micro_batch=micro_batch,
+            grad_accum=1,  # the children do not accumulate (the job default is 2)
             flash_attention=flash,
             device="cpu",
         )
@@ -176,7 +178,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="only sequence length 256")
     parser.add_argument("--sdpa", action="store_true", help="also run the SDPA (flash kernel) attention")
     parser.add_argument("--save", type=Path, help="write the measured rows as JSON here")
-    parser.add_argument("--default-malloc", action="store_true", help="also measure with glibc's defaults")
+    parser.add_argument(
+        "--fixed-malloc", action="store_true", help="also measure with MALLOC_MMAP_THRESHOLD_=131072"
+    )
     args = parser.parse_args()
     cases = [c for c in CASES if not args.quick or c[1] == 256]
     attns = ["eager", "sdpa"] if args.sdpa else ["eager"]
@@ -184,11 +188,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as config_dir:
         (Path(config_dir) / "config.json").write_text(json.dumps(MODEL_CONFIG))
         head = f"{'method':6} {'attn':5} {'seq':>5} {'batch':>5} {'measured MB':>12} {'planner MB':>11}"
-        extra = f" {'default-malloc MB':>18} {'ratio':>6}" if args.default_malloc else ""
+        extra = f" {'fixed-malloc MB':>18} {'ratio':>6}" if args.fixed_malloc else ""
         print(f"{head} {'ratio':>6}{extra}")
         for attn in attns:
             for method, seq_len in cases:
-                got = measure(method, seq_len, MICRO_BATCH, config_dir, attn)
+                got = measure(method, seq_len, MICRO_BATCH, config_dir, attn, fixed_malloc=False)
                 want = predict(method, seq_len, MICRO_BATCH, config_dir, flash=attn != "eager")
                 ratio = got["peak_rss_bytes"] / want["peak"]
                 row = {"method": method, "attn": attn, "seq_len": seq_len, **got, "predicted": want}
@@ -196,9 +200,9 @@ def main() -> int:
                     f"{method:6} {attn:5} {seq_len:5d} {MICRO_BATCH:5d} {got['peak_rss_bytes'] / 1e6:12.0f} "
                     f"{want['peak'] / 1e6:11.0f} {ratio:6.3f}"
                 )
-                if args.default_malloc:
-                    dflt = measure(method, seq_len, MICRO_BATCH, config_dir, attn, fixed_malloc=False)
-                    row["default_malloc_peak_rss_bytes"] = dflt["peak_rss_bytes"]
+                if args.fixed_malloc:
+                    dflt = measure(method, seq_len, MICRO_BATCH, config_dir, attn, fixed_malloc=True)
+                    row["fixed_malloc_peak_rss_bytes"] = dflt["peak_rss_bytes"]
                     line += (
                         f" {dflt['peak_rss_bytes'] / 1e6:18.0f} {dflt['peak_rss_bytes'] / want['peak']:6.3f}"
                     )

@@ -16,7 +16,8 @@ other dialogue trains. Arms, each in its own process, each with the same wall-cl
 The bare scripts get the same time limit through the same callback (worker/training/budget.TimeBudget),
 so every arm's schedule ends when its time does. Scores: BLEU-4 (char, nltk method3) and ROUGE-L (jieba,
 rouge-chinese) from the project's own scorer (worker/evaluation/text_metrics.py) on greedy answers
-(max 128 new tokens); paired bootstrap 95 % intervals (worker/evaluation/bootstrap.py) of each arm minus
+(--max-new-tokens, 128 by default); paired bootstrap 95 % intervals (worker/evaluation/bootstrap.py) of each
+arm minus
 the studio. The raw JSON (per-item scores, predictions, machine load) is written beside this script.
 """
 
@@ -72,7 +73,10 @@ def train_studio(model: str, train: Path, budget: float, work: Path) -> Path:
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     cmd = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
     subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
-    return run_dir / "final"
+    end = json.loads((run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    if end.get("status") != "succeeded":  # e.g. paused by the collapse watch: score what it saved
+        print(f"studio run ended {end.get('status')}: {end.get('reason')}", flush=True)
+    return run_dir / (end.get("output_path") or "final")
 
 
 def bare_train(arm: str, model: str, train: Path, budget: float, out: Path) -> None:
@@ -118,7 +122,7 @@ def bare_train(arm: str, model: str, train: Path, budget: float, out: Path) -> N
     (out / "steps.json").write_text(json.dumps({"steps": trainer.state.global_step}), encoding="utf-8")
 
 
-def generate(model_dir: str, base: str, test: list[tuple[list[dict], str]]) -> list[str]:
+def generate(model_dir: str, base: str, test: list[tuple[list[dict], str]], max_new_tokens: int) -> list[str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -134,7 +138,7 @@ def generate(model_dir: str, base: str, test: list[tuple[list[dict], str]]) -> l
         net = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(base)
     prompts = [render_prompt(tok, msgs)[0] for msgs, _ in test]
-    settings = resolve_generation("greedy", {"max_new_tokens": 128})
+    settings = resolve_generation("greedy", {"max_new_tokens": max_new_tokens})
     return [t[0] for t in generate_texts(net, tok, prompts, settings, batch_size=8)]
 
 
@@ -158,6 +162,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default="studio,bare_lora,bare_full")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)
@@ -194,7 +199,7 @@ def main() -> int:
                 subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
                 folder = str(out)
             trained = time.perf_counter() - started
-            predictions = generate(folder, args.model, test)
+            predictions = generate(folder, args.model, test, args.max_new_tokens)
             scores = score(predictions, references)
             result["arms"][arm] = {**scores, "train_wall_seconds": trained, "predictions": predictions}
             print(f"{arm:10s} BLEU-4 {scores['bleu4']:6.2f}  ROUGE-L {scores['rouge_l']:6.2f}  "

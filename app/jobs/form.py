@@ -10,6 +10,7 @@ from app.jobs.hyperparameters import LORA_PRESETS, METHODS, field_help
 BASIC_FIELDS = (
     "num_train_epochs",
     "max_steps",
+    "max_train_minutes",
     "learning_rate",
     "per_device_train_batch_size",
     "gradient_accumulation_steps",

@@ -78,7 +78,8 @@ class JobService:
     def create_train_job(self, owner_id: int, request: TrainJobCreate) -> Job:
         from app.plans.devices import studio_devices
 
-        gpu = studio_devices(self.session).gpu_available  # fp16 on a CPU-only studio is refused up front
+        devices = studio_devices(self.session)
+        gpu = devices.gpu_available  # fp16 on a CPU-only studio is refused up front
         hp = validate_hyperparameters(request.method, request.hyperparameters, gpu_available=gpu)
         model = CatalogService(self.session).get(request.base_model)
         version = DatasetRepository(self.session).resolve_version(
@@ -121,7 +122,8 @@ class JobService:
             config=config,
             name=request.name,
             queue=checked_queue(request.queue),
-            predicted_peak_bytes=prediction.get("gpu"),
+            # compared with the measured peak on the job page: the CPU profile where the workers are CPUs
+            predicted_peak_bytes=prediction.get("cpu" if devices.cpu_only else "gpu"),
             requested_resources=requested_resources(JobKind.TRAIN, config, prediction),
             result={"predicted_peak_bytes": prediction},
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
@@ -89,12 +89,37 @@ def plan_request_of_job(body: JobPlanRequest) -> PlanRequest:
     return request
 
 
-@router.post("", response_model=PlanResult)
-def create_plan(request: JobPlanRequest | PlanRequest, session: Session = Depends(get_session)) -> PlanResult:
+def _validated(model: type[BaseModel], payload: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"{field}: {message}" if field else message, field=field) from exc
+
+
+@router.post(
+    "",
+    response_model=PlanResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [JobPlanRequest.model_json_schema(), PlanRequest.model_json_schema()]}
+                }
+            },
+        }
+    },
+)
+def create_plan(payload: dict[str, Any] = Body(...), session: Session = Depends(get_session)) -> PlanResult:
     """Peak memory per GPU with its breakdown, host RAM, fit, time, recommendations, DeepSpeed config.
 
-    The body is either a job's `model` + `method` + `hyperparameters` (exactly what POST /api/v1/jobs takes)
-    or the planner's own flat request (the `ftstudio plan` flags)."""
-    if isinstance(request, JobPlanRequest):
-        request = plan_request_of_job(request)
+    The body is either a job's `model` + `method` + `hyperparameters` (exactly what POST /api/v1/jobs takes;
+    JobPlanRequest) or the planner's own flat request (PlanRequest, the `ftstudio plan` flags)."""
+    if "hyperparameters" in payload:
+        request = plan_request_of_job(_validated(JobPlanRequest, payload))
+    else:
+        request = _validated(PlanRequest, payload)
     return run_plan(session, request)

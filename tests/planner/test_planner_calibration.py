@@ -51,6 +51,7 @@ def test_torchtune_llama32_3b_flag_study(label: str, fields: dict, published_gib
         precision="pure-bf16",
         seq_len=4096,
         micro_batch=2,
+        grad_accum=1,
         flash_attention=True,
         chunked_loss=True,
         gpu="A100-80GB",

@@ -189,7 +189,7 @@ def test_cpu_only_studio_gets_the_cpu_profile_and_the_fp16_rule(studio) -> None:
     _set_workers([{"cuda_visible_devices": None, "cpu_count": 2}])
     try:
         html = _panel(studio)
-        assert '<option value="cpu" selected' in html and "per process" in html
+        assert '<option value="cpu" selected' in html and 'data-device="cpu"' in html
         assert "fp16 mixed precision needs a GPU" in _panel(studio, precision="fp16")
     finally:
         _set_workers([])
