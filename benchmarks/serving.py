@@ -243,12 +243,17 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per request")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (OMP_NUM_THREADS)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
+    # One thread per process on both sides: on a shared, oversubscribed CPU torch's spinning worker
+    # threads dominate otherwise. Set before torch loads; the studio's processes inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     model = args.model or demo_model()
     chats = prompts(args.prompts)
     print(f"model {model.name}, {len(chats)} prompts, {args.tokens} new tokens each, greedy, CPU")
     bare = run_bare(model, chats, args.tokens)
+    print(f"bare generate: {bare['tokens_per_s']:.1f} tokens/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         api = run_api(model, chats, args.tokens, args.clients, Path(tmp))
     seq, par = api["sequential"], api["concurrent"]
