@@ -2,7 +2,8 @@
 
 One invocation, one model, the same chat prompts, greedy decoding of exactly N new tokens each:
 
-1. bare ``model.generate`` in this process, one prompt at a time (time to first token from a streamer);
+1. bare ``model.generate`` in this process, one prompt at a time (time to first token from a streamer),
+   before and after the API runs (their mean is the baseline: the load of a shared machine drifts);
 2. the studio's OpenAI-compatible API (``ftstudio up`` -> web proxy -> serving process), through the
    official ``openai`` client with ``stream=True``, one request at a time;
 3. the same API with 8 clients at once (the serving process batches them).
@@ -243,14 +244,28 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per request")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (OMP_NUM_THREADS)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
+    # One thread per process on both sides: on a shared, oversubscribed CPU torch's spinning worker
+    # threads dominate otherwise. Set before torch loads; the studio's processes inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     model = args.model or demo_model()
     chats = prompts(args.prompts)
     print(f"model {model.name}, {len(chats)} prompts, {args.tokens} new tokens each, greedy, CPU")
-    bare = run_bare(model, chats, args.tokens)
+    # Bare generate before AND after the API runs: on a shared machine the load drifts, and the mean of the
+    # two brackets the API's phase instead of comparing it with one moment.
+    before = run_bare(model, chats, args.tokens)
+    print(f"bare generate (before): {before['tokens_per_s']:.1f} tokens/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         api = run_api(model, chats, args.tokens, args.clients, Path(tmp))
+    after = run_bare(model, chats, args.tokens)
+    print(f"bare generate (after): {after['tokens_per_s']:.1f} tokens/s", flush=True)
+    bare = {
+        "tokens_per_s": (before["tokens_per_s"] + after["tokens_per_s"]) / 2,
+        "ttft_s": before["ttft_s"] + after["ttft_s"],
+        "runs": [before, after],
+    }
     seq, par = api["sequential"], api["concurrent"]
     ratio_api = seq["tokens_per_s"] / bare["tokens_per_s"]
     ratio_batch = par["tokens_per_s"] / seq["tokens_per_s"]

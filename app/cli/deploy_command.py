@@ -49,7 +49,7 @@ def deploy(
         "status": dep["status"],
         "served_model_name": dep["served_model_name"],
         "error": dep["error"],
-        "base_url": str(api.http.base_url).removesuffix("/api/v1") + "/v1",
+        "base_url": str(api.http.base_url).rstrip("/").removesuffix("/api/v1") + "/v1",
     }
     if key and dep["status"] in ("loading", "ready"):
         result["api_key"] = api.request("POST", f"/deployments/{dep['id']}/keys")["key"]

@@ -18,10 +18,13 @@ from worker.serving.engine import Engine, Request
 
 
 class Batcher(threading.Thread):
-    def __init__(self, engine: Engine, *, window_s: float = 0.01, max_rows: int = 16) -> None:
+    def __init__(
+        self, engine: Engine, *, window_s: float = 0.02, max_wait_s: float = 0.15, max_rows: int = 16
+    ) -> None:
         super().__init__(name="ftstudio-batcher", daemon=True)
         self.engine = engine
         self.window_s = window_s
+        self.max_wait_s = max_wait_s
         self.max_rows = max_rows
         self.inbox: queue.Queue[Request | tuple[Callable[[], Any], Future]] = queue.Queue()
         self.stopped = threading.Event()
@@ -45,13 +48,17 @@ class Batcher(threading.Thread):
                     pending.append(self._take(self.inbox.get(timeout=0.2)))
                 except queue.Empty:
                     continue
-                # A short window lets requests that arrive together share the batch.
-                deadline = time.monotonic() + self.window_s
-                while (left := deadline - time.monotonic()) > 0:
+                # A short window lets requests that arrive together share the batch. It slides: each
+                # arrival waits one more window for the next (a burst of clients arrives spread out by
+                # connection setup), capped so a steady stream cannot hold a batch back for long.
+                start = time.monotonic()
+                deadline = start + self.window_s
+                while (left := min(deadline, start + self.max_wait_s) - time.monotonic()) > 0:
                     try:
                         pending.append(self._take(self.inbox.get(timeout=left)))
                     except queue.Empty:
                         break
+                    deadline = time.monotonic() + self.window_s
             while True:  # whatever queued up while the last batch ran joins this one
                 try:
                     pending.append(self._take(self.inbox.get_nowait()))

@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelLoadFailed as exc:
         _write_json(run_dir / "error.json", {"error": str(exc)})
         return 2
-    batcher = Batcher(engine, window_s=float(config.get("batch_window_s", 0.01)))
+    batcher = Batcher(engine, window_s=float(config.get("batch_window_s", 0.02)))
     batcher.start()
     server = Server(engine, batcher, config["token"], models)
     server.load_seconds.update(load)
