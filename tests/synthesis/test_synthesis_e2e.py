@@ -155,3 +155,71 @@ def test_saved_template_is_reused(api: Any, endpoint: Any) -> None:
     version = api.get(f"/api/v1/datasets/{run['dataset_id']}/versions/1").json()
     assert version["report"]["synthesis"]["template"]["role"] == "You write data."
     assert version["report"]["synthesis"]["template"]["id"] == created.json()["id"]
+
+
+def test_seed_rows_are_varied_and_a_copy_of_a_seed_is_dropped(api: Any, endpoint: Any, tmp_path: Any) -> None:
+    import json
+
+    seeds = [("sleep", "Try a routine."), ("exams", "Plan your revision."),
+             ("How can I cope with exams?", "Talk about exams calmly.")]  # fmt: skip
+    path = tmp_path / "seeds.jsonl"
+    rows = [{"id": f"s{k}", "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+            for k, (q, a) in enumerate(seeds)]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with path.open("rb") as handle:
+        uploaded = api.post(
+            "/api/v1/datasets", files={"file": ("seeds.jsonl", handle)}, data={"name": "seeds"}
+        )
+    assert uploaded.status_code == 201, uploaded.text
+    template = {"name": "vary", "role": "You vary conversations.", "prompt": "主题：{topic}"}
+    payload = body(endpoint, topics=[], seed_dataset_id=uploaded.json()["id"], seed_row_ids=["s0", "s1"],
+                   template=template, rows=2, name="varied")  # fmt: skip
+    run = finished(api, start(api, payload)["id"])
+    # "exams" came back as an exact copy of seed row s2: dropped by the gate, and counted
+    assert run["job"]["result"]["num_generated"] == 2 and run["job"]["result"]["num_rows"] == 1
+    version = api.get(f"/api/v1/datasets/{run['dataset_id']}/versions/1").json()
+    assert version["report"]["seed_overlap"]["exact"] == 1
+    lineage = version["report"]["synthesis"]["seeds"]
+    assert lineage["kind"] == "dataset" and lineage["dataset_id"] == uploaded.json()["id"]
+    assert lineage["row_ids"] == ["s0", "s1"] and lineage["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"base_url": "ftp://x"}, "base_url"), ({"topics": []}, "topics"), ({"rows": 0}, "rows"),
+     ({"template": {"prompt": "{topic} {mood}"}}, "template.variables"), ({"template_id": 999}, None)],
+)  # fmt: skip
+def test_bad_requests_are_named_and_save_no_key(
+    api: Any, endpoint: Any, change: dict, field: str | None
+) -> None:
+    before = len(api.get("/api/v1/synthesis/secrets").json())
+    response = api.post("/api/v1/datasets/synthesize", json={**body(endpoint), **change})
+    assert response.status_code in (404, 422), response.text
+    if field:
+        assert response.json()["field"] == field
+    assert len(api.get("/api/v1/synthesis/secrets").json()) == before
+
+
+def test_the_page_in_both_languages_and_a_run_from_the_form(api: Any, endpoint: Any) -> None:
+    import re
+
+    zh = api.get("/datasets/synthesize?lang=zh").text
+    en = api.get("/datasets/synthesize?lang=en").text
+    assert "生成数据" in zh and "角色" in zh and "Generate data" in en and "Requirements" in en
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", en), "no inline scripts (CSP)"
+    form = {"base_url": endpoint.url, "api_key": API_KEY, "model": "tiny", "topics": "sleep\nexams",
+            "rows": "2", "temperature": "0", "rate_limit_per_minute": "6000", "prompt": "主题：{topic}",
+            "role": "r", "name": "from-the-page", "max_tokens": "80"}  # fmt: skip
+    preview = api.post("/ui/datasets/synthesize/preview", data=form).text
+    assert "How can I cope with sleep?" in preview
+    missing = api.post("/ui/datasets/synthesize", data={**form, "topics": ""}).text
+    assert "alert-error" in missing and "topics" in missing
+    card = api.post("/ui/datasets/synthesize", data=form).text
+    job_id = int(re.search(r'data-job-id="(\d+)"', card).group(1))
+    finished(api, job_id)
+    fragment = api.get(f"/ui/datasets/synthesize/{job_id}").text
+    assert 'id="synth-landed"' in fragment and "hx-trigger" not in fragment
+    assert (
+        "from-the-page" in api.get("/datasets/synthesize").text
+        or str(job_id) in api.get("/datasets/synthesize").text
+    )
