@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +48,71 @@ def test_cli_with_an_embedded_data_dir(endpoint: Any, tmp_path: Path) -> None:
             assert API_KEY.encode() not in path.read_bytes(), path
 
 
-def test_cli_with_a_running_studio(endpoint: Any, tmp_path: Path) -> None:
-    studio = EmbeddedStudio(tmp_path / "data", "--no-demo-model")
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStudio]:
+    """`ftstudio up` (web + its local worker) in a subprocess, as a user runs it."""
+    root = tmp_path_factory.mktemp("synth-up")
+    studio = EmbeddedStudio(root / "data", "--no-demo-model")
     try:
         studio.wait_ready(timeout=180)
-        out = synthesize(endpoint, "--server", studio.url, topics=TOPICS[15:17], rows=2, name="cli-server")
-        assert set(out) == KEYS and out["num_rows"] == 2 and out["version"] == 1
-        import httpx
-
-        from tests.clients import auth_headers
-
-        dataset = httpx.get(f"{studio.url}/api/v1/datasets/{out['dataset_id']}",
-                            headers=auth_headers(tmp_path / "data")).json()  # fmt: skip
-        assert dataset["name"] == "cli-server" and dataset["num_rows"] == 2
+        yield studio
     finally:
         assert studio.stop() == 0, studio.output()
-    assert API_KEY not in (tmp_path / "data-up.log").read_text(errors="replace")
+        assert API_KEY not in (root / "data-up.log").read_text(errors="replace")
+
+
+def test_cli_with_a_running_studio(endpoint: Any, up: EmbeddedStudio) -> None:
+    import httpx
+
+    from tests.clients import auth_headers
+
+    out = synthesize(endpoint, "--server", up.url, topics=TOPICS[15:17], rows=2, name="cli-server")
+    assert set(out) == KEYS and out["num_rows"] == 2 and out["version"] == 1
+    url = f"{up.url}/api/v1/datasets/{out['dataset_id']}"
+    dataset = httpx.get(url, headers=auth_headers(up.data_dir)).json()
+    assert dataset["name"] == "cli-server" and dataset["num_rows"] == 2
+
+
+@pytest.mark.browser
+def test_generate_from_the_page_in_a_browser(endpoint: Any, up: EmbeddedStudio) -> None:
+    """Headless Chromium: save a template, pick it again (filled by static/js/synthesis.js), preview one
+    call, generate, watch the run card land its dataset."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
+        page = browser.new_page()
+        page.goto(f"{up.url}/datasets/synthesize?lang=en")
+        page.fill("#synth-template-name", "browser-template")
+        page.fill("#synth-role", "A role written in the browser.")
+        page.click("#synth-save-template")
+        page.wait_for_selector("#synth-template-saved", timeout=30_000)
+        page.reload()
+        page.select_option("#synth-template-select", label="browser-template")
+        page.wait_for_function(
+            "document.getElementById('synth-role').value === 'A role written in the browser.'", timeout=10_000
+        )
+        for selector, value in [
+            ("#synth-base-url", endpoint.url),
+            ("#synth-api-key", API_KEY),
+            ("#synth-model", "tiny"),
+            ("#synth-topics", "music\npets"),
+            ("#synth-rows", "2"),
+            ("input[name=temperature]", "0"),
+            ("input[name=rate_limit_per_minute]", "6000"),
+            ("input[name=max_tokens]", "80"),
+            ("#synth-name", "from-the-browser"),
+        ]:
+            page.fill(selector, value)
+        page.click("#synth-preview")
+        page.wait_for_selector("#synth-answer", timeout=60_000)
+        assert "How can I cope with music?" in page.inner_text("#synth-preview-card")
+        page.click("#synth-start")
+        page.wait_for_selector("#synth-landed", timeout=180_000)
+        assert "dataset" in page.inner_text("#synth-landed")
+        browser.close()
