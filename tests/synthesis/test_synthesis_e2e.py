@@ -186,7 +186,8 @@ def test_seed_rows_are_varied_and_a_copy_of_a_seed_is_dropped(api: Any, endpoint
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"base_url": "ftp://x"}, "base_url"), ({"topics": []}, "topics"), ({"rows": 0}, "rows"),
+    [({"base_url": "ftp://x"}, "base_url"), ({"base_url": "http://h/v1?key=1"}, "base_url"),
+     ({"topics": []}, "topics"), ({"rows": 0}, "rows"),
      ({"template": {"prompt": "{topic} {mood}"}}, "template.variables"), ({"template_id": 999}, None)],
 )  # fmt: skip
 def test_bad_requests_are_named_and_save_no_key(
