@@ -215,3 +215,8 @@ def datasets_delete(dataset_id: int, api_url: ApiUrl = None, as_json: AsJson = F
 
 def register(cli: typer.Typer) -> None:
     cli.add_typer(datasets_cli, name="datasets")
+
+
+from app.cli.synthesize_command import synthesize  # noqa: E402  (issue 13: its own module)
+
+datasets_cli.command("synthesize")(synthesize)

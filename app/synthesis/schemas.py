@@ -91,6 +91,9 @@ class SynthesizeRequest(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")) or "@" in value.split("/")[2]:
             raise ValueError("must be an http(s) URL without credentials in it, e.g. https://host/v1")
+        if "?" in value or "#" in value:
+            # The URL is recorded in the job and the version's lineage: a key in a query would leak there.
+            raise ValueError("must not carry a query string; put the key in the API key field")
         return value
 
     @field_validator("topics")

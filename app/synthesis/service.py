@@ -139,7 +139,7 @@ class SynthesisService:
             raise Conflict(f"Dataset {request.dataset_id} is archived.", field="dataset_id")
         return {"name": dataset.name, "dataset_id": dataset.id, "mode": "append"}
 
-    def create(self, user: Principal, request: SynthesizeRequest) -> Job:
+    def create(self, user: Principal, request: SynthesizeRequest, queue: str | None = None) -> Job:
         template = self._template(user, request)
         seeds, seed_version_id = self._seeds(user, request)
         target = self._target(user, request)
@@ -175,6 +175,7 @@ class SynthesisService:
             config=config,
             name=f"synthesize: {target['name']}"[:200],
             dataset_version_id=seed_version_id,
+            queue=queue,
         )
 
     def resume(self, user: Principal, job_id: int, request: ResumeSynthesis) -> Job:

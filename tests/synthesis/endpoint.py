@@ -7,6 +7,7 @@ transformers. The random-init model is first overfitted for a few hundred CPU st
 Models the tests ask for (the `model` field):
 - "tiny": the model's own answer;
 - "tiny-malformed": the model's answer with its JSON punctuation stripped (unparseable text);
+- "tiny-sometimes-malformed": every third answer malformed that way, the others as "tiny";
 - "tiny-429": answers 429 to its first two requests, then like "tiny" (backoff);
 - "tiny-nojson": answers 400 when response_format is set (JSON-mode fallback);
 - "tiny-slow": like "tiny" after a 1 s pause (so a run can be cancelled half way).
@@ -22,6 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
 TOPICS = [
     "sleep", "exams", "roommates", "work stress", "shyness", "parents", "loneliness", "anger",
     "grief", "moving", "money", "friends", "health", "sports", "music", "study", "travel", "weather",
@@ -34,14 +38,16 @@ def answer_for(topic: str) -> str:
     return json.dumps({"question": f"How can I cope with {topic}?", "answer": f"Talk about {topic} calmly."})
 
 
-def train_model(out_dir: Path, steps: int = 300) -> tuple[Any, Any]:
+def train_model(out_dir: Path, steps: int = 150) -> tuple[Any, Any]:
     """Overfit a tiny Llama to map each topic's prompt to its JSON answer (greedy decoding reproduces it)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from worker.training.tiny_model import build_tiny_model
 
-    path = build_tiny_model(out_dir, arch="llama", hidden_size=128, num_layers=2)
+    # 150 full-batch steps at lr 1e-2 reproduce all 24 answers exactly under greedy decoding (measured:
+    # loss 7.0 -> 0.04, about a minute on a busy 2-core CPU).
+    path = build_tiny_model(out_dir, arch="llama", hidden_size=64, num_layers=2)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     torch.manual_seed(0)
@@ -49,7 +55,7 @@ def train_model(out_dir: Path, steps: int = 300) -> tuple[Any, Any]:
     batch = tokenizer(texts, return_tensors="pt", padding=True)
     labels = batch["input_ids"].clone()
     labels[batch["attention_mask"] == 0] = -100
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
     for _ in range(steps):
         loss = model(**batch, labels=labels).loss
@@ -57,7 +63,22 @@ def train_model(out_dir: Path, steps: int = 300) -> tuple[Any, Any]:
         optimizer.step()
         optimizer.zero_grad()
     model.eval()
+    model.save_pretrained(out_dir / "trained")
+    tokenizer.save_pretrained(out_dir / "trained")
     return model, tokenizer
+
+
+def load_or_train(out_dir: Path) -> tuple[Any, Any]:
+    """SYNTH_TEST_MODEL_DIR (optional, for working on these tests) keeps the trained model between runs."""
+    import os
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cache = os.environ.get("SYNTH_TEST_MODEL_DIR")
+    if cache and (Path(cache) / "trained" / "config.json").is_file():
+        trained = Path(cache) / "trained"
+        return AutoModelForCausalLM.from_pretrained(trained).eval(), AutoTokenizer.from_pretrained(trained)
+    return train_model(Path(cache) if cache else out_dir)
 
 
 class TinyEndpoint:
@@ -86,9 +107,6 @@ class TinyEndpoint:
         return self.tokenizer.decode(new, skip_special_tokens=True), inputs["input_ids"].shape[1], len(new)
 
     def app(self) -> Any:
-        from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse
-
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
@@ -98,16 +116,20 @@ class TinyEndpoint:
             model = str(body.get("model", "tiny"))
             count = self.calls[model] = self.calls.get(model, 0) + 1
             if model == "tiny-429" and count <= 2:
-                return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}}, status_code=429)
+                return JSONResponse(
+                    {"error": {"message": "slow down", "type": "rate_limit"}}, status_code=429
+                )
             if model == "tiny-nojson" and body.get("response_format"):
-                return JSONResponse({"error": {"message": "response_format is not supported"}}, status_code=400)
+                return JSONResponse(
+                    {"error": {"message": "response_format is not supported"}}, status_code=400
+                )
             if model == "tiny-slow":
                 time.sleep(1.0)
             user = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
             text, prompt_tokens, completion_tokens = self.generate(
                 user, int(body.get("max_tokens") or 80), float(body.get("temperature", 0.0))
             )
-            if model == "tiny-malformed":
+            if model == "tiny-malformed" or (model == "tiny-sometimes-malformed" and count % 3 == 0):
                 text = "".join(c for c in text if c not in '{}[]":,') or "nothing useful"
             return JSONResponse({
                 "id": f"chatcmpl-{count}", "object": "chat.completion", "created": int(time.time()),

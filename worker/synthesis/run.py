@@ -29,6 +29,9 @@ from app.synthesis.prompts import render_messages, seed_text
 
 KEY_ENV = "FTSTUDIO_SYNTH_API_KEY"
 MAX_FAILURES_IN_A_ROW = 3
+# Stop early when the first answers are all unusable: the template or the model is wrong, and every
+# further request would cost money for nothing.
+GIVE_UP_AFTER_UNPARSED = 5
 EXAMPLE_CHARS = 2000
 WARNED_UNPARSED = 5  # the first few unparsed answers become job events; all are in unparsed.jsonl
 
@@ -172,6 +175,8 @@ class Run:
             failures_before = self.progress["failed"]
             self._save_progress()
             self._event(event="progress", step=self.progress["rows"], total_steps=self.target)
+            if self.progress["rows"] == 0 and self.progress["unparsed"] >= GIVE_UP_AFTER_UNPARSED:
+                break
             if in_a_row >= MAX_FAILURES_IN_A_ROW:
                 raise EndpointError(f"{in_a_row} requests in a row failed; the last error is in the events.",
                                     fatal=True)  # fmt: skip
