@@ -45,6 +45,11 @@ class World:
     token_id: int
     model_id: str
     data_dir: Path
+    deployment_id: int
+    conversation_id: int
+    template_id: int
+    secret_id: int
+    worker_id: str
 
 
 def _db_rows(table: str, columns: str = "*") -> list[tuple]:
@@ -131,6 +136,46 @@ def _make_jobs(alice_id: int, dataset_version_id: int, model_id: str, data_dir: 
         return train.id, export.id, evaluation.id
 
 
+def _make_serving_and_synthesis(alice: TestClient, alice_id: int, model_id: str) -> tuple[int, int, int, int]:
+    """Alice's deployment (through the API: a loading row no worker serves in these tests), a conversation
+    with it, a saved synthesis template (API) and a saved endpoint key (the synthesis service makes those
+    only while starting a run, so the row is written as it does, encrypted)."""
+    from app.db import session_scope
+    from app.models import Conversation, Secret
+    from app.synthesis.secrets import encrypt
+
+    deployment = alice.post("/api/v1/deployments", json={"model_id": model_id, "name": "alice-dep"})
+    assert deployment.status_code == 201, deployment.text
+    template = alice.post(
+        "/api/v1/synthesis/templates", json={"name": "alice-template", "prompt": "Write about {topic}."}
+    )
+    assert template.status_code == 201, template.text
+    with session_scope() as session:
+        conversation = Conversation(
+            owner_id=alice_id,
+            title="alice-chat",
+            deployment_id=deployment.json()["id"],
+            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+        )
+        key = "sk-alice-0123456789abcdef"
+        secret = Secret(owner_id=alice_id, name="https://llm.example/v1", ciphertext=encrypt(key), hint=key[-4:])
+        session.add_all([conversation, secret])
+        session.flush()
+        return deployment.json()["id"], conversation.id, template.json()["id"], secret.id
+
+
+def _make_worker(worker_id: str) -> None:
+    """A worker row the admin routes could drain (none runs in these tests)."""
+    from app.db import session_scope
+    from app.models import WorkerNode, utcnow
+
+    with session_scope() as session:
+        session.merge(
+            WorkerNode(id=worker_id, hostname="idor-host", pid=1, queues=["gpu"], accelerators={},
+                       status="online", started_at=utcnow(), last_seen_at=utcnow(), devices=[], draining=False)
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def world(studio: Studio, client: TestClient, tmp_path_factory: pytest.TempPathFactory) -> World:  # noqa: F811
     from app.db import session_scope
@@ -166,6 +211,10 @@ def world(studio: Studio, client: TestClient, tmp_path_factory: pytest.TempPathF
             sa.select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset["id"])
         )
     job_id, export_id, evaluation_id = _make_jobs(alice_id, version_id, "bench-llama", studio.data_dir)
+    deployment_id, conversation_id, template_id, secret_id = _make_serving_and_synthesis(
+        alice, alice_id, "bench-llama"
+    )
+    _make_worker("idor-host:1")
     return World(
         app=app,
         alice=alice,
@@ -180,6 +229,11 @@ def world(studio: Studio, client: TestClient, tmp_path_factory: pytest.TempPathF
         token_id=token.json()["id"],
         model_id="bench-llama",
         data_dir=studio.data_dir,
+        deployment_id=deployment_id,
+        conversation_id=conversation_id,
+        template_id=template_id,
+        secret_id=secret_id,
+        worker_id="idor-host:1",
     )
 
 
