@@ -158,7 +158,9 @@ def _make_serving_and_synthesis(alice: TestClient, alice_id: int, model_id: str)
             messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
         )
         key = "sk-alice-0123456789abcdef"
-        secret = Secret(owner_id=alice_id, name="https://llm.example/v1", ciphertext=encrypt(key), hint=key[-4:])
+        secret = Secret(
+            owner_id=alice_id, name="https://llm.example/v1", ciphertext=encrypt(key), hint=key[-4:]
+        )
         session.add_all([conversation, secret])
         session.flush()
         return deployment.json()["id"], conversation.id, template.json()["id"], secret.id
@@ -171,9 +173,19 @@ def _make_worker(worker_id: str) -> None:
 
     with session_scope() as session:
         session.merge(
-            WorkerNode(id=worker_id, hostname="idor-host", pid=1, queues=["gpu"], accelerators={},
-                       status="online", started_at=utcnow(), last_seen_at=utcnow(), devices=[], draining=False)
-        )  # fmt: skip
+            WorkerNode(
+                id=worker_id,
+                hostname="idor-host",
+                pid=1,
+                queues=["gpu"],
+                accelerators={},
+                status="online",
+                started_at=utcnow(),
+                last_seen_at=utcnow(),
+                devices=[],
+                draining=False,
+            )
+        )
 
 
 @pytest.fixture(scope="module")

@@ -99,9 +99,8 @@ def _known(path: str, param: str) -> bool:
 
 
 def test_every_id_route_is_in_the_matrix(world: World) -> None:
-    unknown = {
-        (method, path, p) for method, path, params in id_routes(world.app) for p in params if not _known(path, p)
-    }
+    routes = id_routes(world.app)
+    unknown = {(method, path, p) for method, path, params in routes for p in params if not _known(path, p)}
     assert not unknown, (
         f"routes taking an id the IDOR matrix does not know (add them to OWNED/...): {unknown}"
     )
@@ -204,7 +203,11 @@ def test_ids_in_bodies_and_queries_are_scoped_too(world: World) -> None:
     assert playground.status_code == 404
     chat = world.bob.post(
         "/api/v1/playground/chat",
-        json={"deployment_id": world.deployment_id, "conversation_id": world.conversation_id, "content": "hi"},
+        json={
+            "deployment_id": world.deployment_id,
+            "conversation_id": world.conversation_id,
+            "content": "hi",
+        },
     )
     assert chat.status_code == 404, chat.text
     synth = {"model": "m", "base_url": "https://llm.example/v1", "topics": ["tea"]}
