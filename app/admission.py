@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("ftstudio.web")
 
 # Answered without a slot: liveness must stay fast under load; static files touch no database.
 EXEMPT_PREFIXES = ("/static/", "/api/v1/health")
@@ -62,6 +67,36 @@ class AdmissionLimit:
             await self.app(scope, receive, send_and_release)
         finally:
             release()
+
+
+class PoolTimeoutAnswer:
+    """Every database connection busy (sqlalchemy's pool TimeoutError) is a 503 + Retry-After, wherever the
+    request met it. The app's exception handler only sees errors raised in routes; the sign-in lookup
+    (app/users/security.AuthMiddleware) and the audit entry run in middleware outside it, where the error
+    would otherwise become a 500. Added outermost; anything else passes through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except PoolTimeout:
+            if started:  # part of an answer is out: nothing else can be said
+                raise
+            log.warning("database pool exhausted on %s", scope.get("path"))
+            await _busy(send)
 
 
 async def _busy(send: Send) -> None:

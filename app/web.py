@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app import http_errors
-from app.admission import AdmissionLimit
+from app.admission import AdmissionLimit, PoolTimeoutAnswer
 from app.body_limit import BodyLimitMiddleware
 from app.catalog import api as catalog_api
 from app.catalog import views as catalog_views
@@ -135,4 +135,5 @@ def create_app() -> FastAPI:
         limit=settings.web_max_concurrent_requests,
         wait_seconds=settings.web_queue_timeout_seconds,
     )
+    app.add_middleware(PoolTimeoutAnswer)  # outermost: a busy pool met in any middleware is a 503 too
     return app

@@ -40,6 +40,8 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 PUBLIC_PATHS = {"/login", "/logout", "/auth/link", "/api/v1/health", "/openapi.json", "/docs", "/redoc"}
 PUBLIC_PREFIXES = ("/static/", "/docs/")
+NO_PRINCIPAL_PATHS = {"/api/v1/health"}
+NO_PRINCIPAL_PREFIXES = ("/static/",)
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 # The pages' own scripts are files under /static; styles include htmx's indicator style and a few
 # style attributes. No inline script, no eval: an injected <script> does not run.
@@ -167,6 +169,10 @@ def _refuse(request: Request, status: int, message: str) -> Response:
 class AuthMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
+        if path in NO_PRINCIPAL_PATHS or path.startswith(NO_PRINCIPAL_PREFIXES):
+            # Liveness and static files use no principal: no database lookup, so they stay fast even when
+            # every connection is busy (a token sent along is simply not looked at).
+            return await call_next(request)
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
         principal: Principal | None = None
         via = None

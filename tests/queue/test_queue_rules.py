@@ -224,15 +224,18 @@ def test_a_full_connection_pool_answers_503_quickly(embedded_studio, monkeypatch
     reset_settings_cache()
     engine_for.cache_clear()
     try:
+        # Signed in before the pool fills: tests/clients.py makes the token in this same database. The
+        # request's token lookup (the sign-in middleware) is then what meets the full pool.
+        client = studio_client()
         held = get_engine().connect()  # the only connection, held as a slow request would
         try:
-            response = studio_client().get("/api/v1/jobs")
+            response = client.get("/api/v1/jobs")
             assert response.status_code == 503 and response.headers["Retry-After"]
             assert "busy" in response.json()["detail"]
-            assert studio_client().get("/api/v1/health").status_code == 200
+            assert client.get("/api/v1/health").status_code == 200
         finally:
             held.close()
-        assert studio_client().get("/api/v1/jobs").status_code == 200
+        assert client.get("/api/v1/jobs").status_code == 200
     finally:
         get_engine().dispose()
         engine_for.cache_clear()
