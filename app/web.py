@@ -71,7 +71,6 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
     install_log_filter()  # database/Redis passwords never reach a log line
 
-    @app.middleware("http")
     async def language(request: Request, call_next):  # type: ignore[no-untyped-def]
         lang = pick_language(
             request.cookies.get("lang"), request.query_params.get("lang"), settings.default_language
@@ -130,6 +129,9 @@ def create_app() -> FastAPI:
     from app.users.security import install as install_security  # sign-in, CSRF, Host, headers
 
     install_security(app, settings)
+    # Outside the sign-in middleware: its refusals (401/403 pages) and the redirect to /login speak the
+    # language asked for, and `?lang=` on a page that redirects to /login still sets the cookie.
+    app.middleware("http")(language)
     app.add_middleware(
         AdmissionLimit,
         limit=settings.web_max_concurrent_requests,

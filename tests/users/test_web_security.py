@@ -235,10 +235,13 @@ def test_token_expiry_revocation_and_disabled_users(world: World) -> None:
     )
     assert dave.get("/api/v1/me").status_code == 401
     assert session_client.get("/jobs", follow_redirects=False).status_code == 303
-    client = _anonymous(world)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
-    refused = client.post("/login", data={"name": "dave", "password": PASSWORD, "csrf_token": csrf})
-    assert refused.status_code == 401 and "disabled" in refused.text
+    # The refusal says why, in either language of the pages (the `lang` cookie picks it).
+    for lang, says in (("en", "This account is disabled."), ("zh", "该账号已被停用。")):
+        client = _anonymous(world)
+        client.cookies.set("lang", lang)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        refused = client.post("/login", data={"name": "dave", "password": PASSWORD, "csrf_token": csrf})
+        assert refused.status_code == 401 and says in refused.text, (lang, refused.text[-600:])
 
 
 def _user_id(name: str) -> int:
@@ -267,3 +270,13 @@ def test_every_page_without_an_id_renders_for_members_and_admins(world: World, w
         assert response.status_code < 500, (who, route.path, response.text[:300])
         if route.path.startswith("/admin/"):
             assert response.status_code == (200 if who == "admin" else 403), route.path
+
+
+def test_the_language_asked_for_survives_the_redirect_to_sign_in(world: World) -> None:
+    """The sign-in middleware answers before the page's route: `?lang=` must still set the cookie there,
+    so the sign-in page (and its error messages) come in the language the link asked for."""
+    for lang, says in (("en", "Sign in"), ("zh", "登录")):
+        client = _anonymous(world)
+        redirect = client.get(f"/jobs?lang={lang}", follow_redirects=False)
+        assert redirect.status_code == 303 and redirect.cookies.get("lang") == lang
+        assert f"<h1>{says}</h1>" in client.get(redirect.headers["location"]).text
