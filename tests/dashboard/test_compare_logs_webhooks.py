@@ -274,23 +274,27 @@ def test_event_sink_wakes_watchers_and_notifies_collapse_only_after_commit(
         pubsub.close()
 
 
-def test_job_list_shows_the_queue_position_when_the_queue_provides_it(studio: Studio) -> None:
-    """`queue_position` comes with the queue work (JobRead gains it there); the list renders it when present
-    and nothing when the field does not exist."""
-    from app.db import session_scope
-    from app.jobs.progress import build_job_read
-    from app.jobs.repository import JobRepository
-    from app.web_templates import templates
-
-    job_id = add_job(status="queued", name="waiting")
-    with session_scope() as session:
-        job = build_job_read(JobRepository(session).get(job_id))
-    table = templates.env.get_template("jobs/_table.html")
-    without = table.render(jobs=[job])
-    assert "queue-position" not in without and "queued" in without
-
-    class WithPosition(type(job)):  # type: ignore[misc,valid-type]
-        queue_position: int | None = None
-
-    with_position = table.render(jobs=[WithPosition(**job.model_dump(), queue_position=3)])
-    assert re.search(r'<span class="queue-position">[^<]* 3</span>', with_position), with_position
+def test_job_list_shows_the_queue_position_of_queued_jobs_only(client: Any) -> None:
+    """The list (page and its htmx table) shows each queued job's place in the queue, the same number the
+    API gives (app/jobs/scheduling.queue_slots); a running job shows its progress instead."""
+    first = add_job(status="queued", name="waiting-first")
+    second = add_job(status="queued", name="waiting-second")
+    running = add_job(status="running", name="running-now")
+    positions = {}
+    for job_id in (first, second, running):
+        read = client.get(f"/api/v1/jobs/{job_id}")
+        assert read.status_code == 200, read.text
+        positions[job_id] = read.json()["queue_position"]
+    assert positions[running] is None
+    assert positions[first] and positions[second] and positions[first] < positions[second]
+    for url, headers in (("/ui/jobs/table", {"HX-Request": "true"}), ("/jobs", {})):
+        page = client.get(url, headers=headers)
+        assert page.status_code == 200
+        rows = {
+            int(m.group(1)): m.group(2)
+            for m in re.finditer(r'<tr data-job-id="(\d+)"(.*?)</tr>', page.text, re.S)
+        }
+        for job_id in (first, second):
+            shown = re.search(r'<span class="queue-position">[^<]* (\d+)</span>', rows[job_id])
+            assert shown and int(shown.group(1)) == positions[job_id], (url, rows[job_id])
+        assert "queue-position" not in rows[running] and "job-bar" in rows[running], rows[running]
