@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from app.db import get_session
 from app.errors import StudioError
@@ -42,7 +43,7 @@ class NotSignedIn(StudioError):
     status_code = 401
 
 
-def current_principal(request: Request) -> Principal:
+def current_principal(request: HTTPConnection) -> Principal:  # a Request, or a WebSocket
     """The signed-in user, resolved once per request by app/users/security.AuthMiddleware (a Bearer token
     or the session cookie); a request without one never reaches a route that needs it."""
     principal = getattr(request.state, "principal", None)

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import HTTPConnection
 
 from app.db import session_scope
 from app.deps import Principal
@@ -213,6 +215,35 @@ class AuthMiddleware(BaseHTTPMiddleware):
         return response
 
 
+class WebSocketAuth:
+    """AuthMiddleware (a BaseHTTPMiddleware) sees HTTP requests only; a WebSocket (the playground's
+    /api/v1/playground/ws) is signed in here the same way: a Bearer token, or the session cookie of a page
+    of this very studio (browsers send cookies on cross-site WebSockets too, so the Origin must match).
+    Without one the socket is refused before it opens."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        principal: Principal | None = None
+        scheme, _, credential = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():
+            principal = await run_in_threadpool(principal_from_token, credential.strip())
+        elif isinstance(user_id := scope.get("session", {}).get("user_id"), int) and _same_origin(
+            connection  # type: ignore[arg-type]
+        ):
+            principal = await run_in_threadpool(principal_from_session, user_id)
+        if principal is None:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        connection.state.principal = principal
+        await self.app(scope, receive, send)
+
+
 def audit_request(request: Request, principal: Principal, status: int) -> None:
     """One audit entry per successful state change (upload, launch, cancel, delete, export, ...): the route
     template names the action, the first path parameter the object."""
@@ -279,6 +310,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     templates.env.globals.update(csrf_token=_csrf_global, principal=_principal_global)
     app.add_middleware(AuthMiddleware)
+    app.add_middleware(WebSocketAuth)  # inside the session middleware, which reads the cookie of sockets too
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(settings),

@@ -280,3 +280,26 @@ def test_the_language_asked_for_survives_the_redirect_to_sign_in(world: World) -
         redirect = client.get(f"/jobs?lang={lang}", follow_redirects=False)
         assert redirect.status_code == 303 and redirect.cookies.get("lang") == lang
         assert f"<h1>{says}</h1>" in client.get(redirect.headers["location"]).text
+
+
+def test_the_playground_websocket_needs_a_signed_in_user_and_scopes_by_owner(
+    world: World, alice_browser: TestClient
+) -> None:
+    """The sign-in middleware sees HTTP only; the socket is signed in by app/users/security.WebSocketAuth."""
+    from starlette.websockets import WebSocketDisconnect
+
+    url = "ws://localhost/api/v1/playground/ws"  # TestClient's sockets default to host "testserver"
+    anonymous = _anonymous(world)
+    with pytest.raises(WebSocketDisconnect), anonymous.websocket_connect(url):  # nobody: refused
+        pass
+    # Alice's cookie sent by another site's page: refused too.
+    with pytest.raises(WebSocketDisconnect), alice_browser.websocket_connect(url, headers={"Origin": EVIL}):
+        pass
+    # Bob's token opens it; alice's deployment is not his.
+    with world.bob.websocket_connect(url) as ws:
+        ws.send_json({"deployment_id": world.deployment_id, "content": "hi"})
+        assert "does not exist" in ws.receive_json()["error"]
+    # Alice's own page (same origin) opens it with her session cookie.
+    with alice_browser.websocket_connect(url, headers={"Origin": BASE_URL}) as ws:
+        ws.send_json({"content": "no deployment given"})
+        assert "error" in ws.receive_json()
