@@ -2,6 +2,13 @@
 // Each column holds a deployment and a server-side conversation; a turn is POST /api/v1/playground/chat,
 // read as server-sent events (OpenAI chunks). No inline script: everything is wired here.
 (function () {
+  // Session-cookie requests that change something carry the page's CSRF token (base.html puts it in
+  // <body hx-headers> for htmx; these fetch calls send it the same way).
+  function csrf(headers) {
+    let token = {};
+    try { token = JSON.parse(document.body.getAttribute("hx-headers") || "{}"); } catch (e) { token = {}; }
+    return Object.assign({}, token, headers || {});
+  }
   const root = document.getElementById("playground");
   if (!root) return;
   const T = root.dataset;
@@ -62,7 +69,7 @@
     if (!value) { setStatus(col, ""); return; }
     setStatus(col, T.tLoading, "running");
     const response = await fetch("/api/v1/playground/open", {
-      method: "POST", headers: { "content-type": "application/json" }, body: value,
+      method: "POST", headers: csrf({ "content-type": "application/json" }), body: value,
     });
     let dep = await response.json();
     if (!response.ok) { setStatus(col, dep.detail || T.tFailed, "failed"); return; }
@@ -147,7 +154,7 @@
     const texts = {};
     try {
       const response = await fetch("/api/v1/playground/chat", {
-        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+        method: "POST", headers: csrf({ "content-type": "application/json" }), body: JSON.stringify(body),
         signal: state.controller.signal,
       });
       if (!response.ok) {
@@ -259,7 +266,7 @@
     if (!columns.a.conversation) { out.textContent = T.tPick; return; }
     const datasetId = $("pg-save-dataset").value;
     const response = await fetch(`/api/v1/conversations/${columns.a.conversation}/dataset`, {
-      method: "POST", headers: { "content-type": "application/json" },
+      method: "POST", headers: csrf({ "content-type": "application/json" }),
       body: JSON.stringify(datasetId ? { dataset_id: Number(datasetId) } : {}),
     });
     const data = await response.json();

@@ -1,5 +1,12 @@
 // Deployments page: deploy, create an API key (shown once) and undeploy, through the REST API.
 (function () {
+  // Session-cookie requests that change something carry the page's CSRF token (base.html puts it in
+  // <body hx-headers> for htmx; these fetch calls send it the same way).
+  function csrf(headers) {
+    let token = {};
+    try { token = JSON.parse(document.body.getAttribute("hx-headers") || "{}"); } catch (e) { token = {}; }
+    return Object.assign({}, token, headers || {});
+  }
   const form = document.getElementById("deploy-form");
   if (form) {
     form.addEventListener("submit", async (e) => {
@@ -13,7 +20,7 @@
       if (faq) body.faq_dataset_id = Number(faq);
       body.faq_threshold = Number(document.getElementById("deploy-threshold").value || 0.6);
       const response = await fetch("/api/v1/deployments", {
-        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+        method: "POST", headers: csrf({ "content-type": "application/json" }), body: JSON.stringify(body),
       });
       const data = await response.json();
       document.getElementById("deploy-result").textContent =
@@ -23,7 +30,7 @@
   }
   document.querySelectorAll(".dep-key").forEach((button) => {
     button.addEventListener("click", async () => {
-      const response = await fetch(`/api/v1/deployments/${button.dataset.id}/keys`, { method: "POST" });
+      const response = await fetch(`/api/v1/deployments/${button.dataset.id}/keys`, { method: "POST", headers: csrf() });
       const data = await response.json();
       document.getElementById("dep-key-" + button.dataset.id).textContent = response.ok ? data.key : data.detail;
     });
@@ -31,7 +38,7 @@
   document.querySelectorAll(".dep-stop").forEach((button) => {
     button.addEventListener("click", async () => {
       button.disabled = true;
-      await fetch(`/api/v1/deployments/${button.dataset.id}`, { method: "DELETE" });
+      await fetch(`/api/v1/deployments/${button.dataset.id}`, { method: "DELETE", headers: csrf() });
       setTimeout(() => window.location.reload(), 1500);
     });
   });
