@@ -132,9 +132,11 @@ def account_revoke_token(
 def _users_page(request: Request, session: SessionDep, **extra: object) -> HTMLResponse:
     from app.users.quotas import storage_used
 
-    users = UserService(session).list()
+    service = UserService(session)
+    users = service.list()
     usage = {u.id: storage_used(session, u.id) for u in users}
-    return render(request, "users/admin_users.html", users=users, usage=usage, **extra)
+    tokens = {u.id: [t for t in service.tokens(u) if t.revoked_at is None] for u in users}
+    return render(request, "users/admin_users.html", users=users, usage=usage, tokens=tokens, **extra)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -193,6 +195,15 @@ async def admin_update_user(
         return _users_page(request, session, error=exc.message)
     session.commit()
     return _users_page(request, session, message=f"Saved {user.name}.")
+
+
+@router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def admin_revoke_token(
+    token_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> HTMLResponse:
+    UserService(session).revoke_token(None, token_id, actor_id=admin.user_id)
+    session.commit()
+    return _users_page(request, session, message="Token revoked.")
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

@@ -32,6 +32,7 @@ JSON_BODIES = {
     "/api/v1/jobs/{job_id}/compare": {"suite": {"bleu_rouge": {}}},
     "/api/v1/jobs/{job_id}/export": {},
     "/api/v1/admin/users/{user_id}": {"role": "admin"},
+    "/api/v1/admin/users/{user_id}/tokens": {"name": "stolen"},
 }
 QUERIES = {
     "/api/v1/datasets/{dataset_id}/rows/{row_id}/tokens": "?model=bench-llama",

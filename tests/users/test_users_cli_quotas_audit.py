@@ -145,3 +145,21 @@ def test_up_refuses_a_non_loopback_bind_without_an_admin_password(tmp_path: Path
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Refusing to serve on 0.0.0.0" in done.stderr and "FTSTUDIO_ADMIN_PASSWORD" in done.stderr
     assert "FT Studio is running" not in done.stdout
+
+
+def test_admins_manage_other_users_tokens(world: World) -> None:
+    stolen = world.bob.post(f"/api/v1/admin/users/{world.alice_id}/tokens", json={"name": "x"})
+    assert stolen.status_code == 403
+    made = world.admin.post(f"/api/v1/admin/users/{world.alice_id}/tokens", json={"name": "service"})
+    assert made.status_code == 201
+    bearer = {"Authorization": f"Bearer {made.json()['token']}"}
+    anonymous = studio_client(world.app)
+    del anonymous.headers["Authorization"]
+    assert anonymous.get("/api/v1/me", headers=bearer).json()["name"] == "alice"
+    listed = world.admin.get(f"/api/v1/admin/users/{world.alice_id}/tokens").json()
+    assert "service" in [t["name"] for t in listed] and all("token" not in t for t in listed)
+    page = world.admin.get("/admin/users")
+    assert f'data-token="{made.json()["id"]}"' in page.text
+    revoked = world.admin.post(f"/admin/tokens/{made.json()['id']}/revoke")
+    assert revoked.status_code == 200
+    assert anonymous.get("/api/v1/me", headers=bearer).status_code == 401

@@ -237,7 +237,7 @@ def test_token_expiry_revocation_and_disabled_users(world: World) -> None:
     assert session_client.get("/jobs", follow_redirects=False).status_code == 303
     client = _anonymous(world)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
-    refused = client.post("/login", data={"name": "dave", "password": PASSWORD, "csrf_token": csrf})
+    refused = client.post("/login?lang=en", data={"name": "dave", "password": PASSWORD, "csrf_token": csrf})
     assert refused.status_code == 401 and "disabled" in refused.text
 
 
