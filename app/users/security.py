@@ -202,7 +202,12 @@ class AuthMiddleware(BaseHTTPMiddleware):
                 )
         request.state.principal = principal
         response = await call_next(request)
-        if principal is not None and request.method not in SAFE_METHODS and response.status_code < 400:
+        if (
+            principal is not None
+            and request.method not in SAFE_METHODS
+            and response.status_code < 400
+            and "x-ftstudio-error" not in response.headers
+        ):
             await run_in_threadpool(audit_request, request, principal, response.status_code)
         return response
 
