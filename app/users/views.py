@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import recent, record
 from app.deps import AdminUser, CurrentUser, SessionDep
@@ -44,7 +45,8 @@ async def login(request: Request, session: SessionDep) -> Response:
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or "/"))
     try:
-        user = UserService(session).authenticate(name, password, client_ip(request))
+        # argon2 takes a good fraction of a second on purpose: off the event loop.
+        user = await run_in_threadpool(UserService(session).authenticate, name, password, client_ip(request))
     except StudioError as exc:
         ensure_csrf_token(request)
         return render(
