@@ -80,8 +80,11 @@ def secret_key(settings: Settings) -> str:
     path = settings.resolved_data_dir / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
-        if fd is not None:
+        try:  # O_EXCL: of two processes starting together, one writes and both read the same key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
     return Path(path).read_text().strip()
