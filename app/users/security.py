@@ -110,11 +110,15 @@ def principal_from_token(secret: str) -> Principal | None:
         return _principal(user)
 
 
-def principal_from_session(user_id: int) -> Principal | None:
+def principal_from_session(user_id: int, signed_in_at: object) -> Principal | None:
     with session_scope() as session:
         user = session.get(User, user_id)
         if user is None or user.disabled:
             return None
+        if user.sessions_valid_after is not None and (
+            not isinstance(signed_in_at, int | float) or signed_in_at < user.sessions_valid_after.timestamp()
+        ):
+            return None  # signed out (or password changed) since this cookie was issued
         return _principal(user)
 
 
@@ -180,7 +184,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
                 return _refuse(request, 401, "The API token is invalid, expired or revoked.")
             via = "token"
         elif isinstance(user_id := request.session.get("user_id"), int):
-            principal = await run_in_threadpool(principal_from_session, user_id)
+            principal = await run_in_threadpool(principal_from_session, user_id, request.session.get("at"))
             if principal is None:
                 request.session.clear()  # the user was disabled or removed: signed out everywhere
             via = "session"

@@ -3,6 +3,8 @@ users and audit pages (/admin/users, /admin/audit)."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -10,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.audit.service import recent, record
 from app.deps import AdminUser, CurrentUser, SessionDep
 from app.errors import StudioError
-from app.models import TokenKind, User
+from app.models import TokenKind, User, utcnow
 from app.users.security import client_ip, ensure_csrf_token
 from app.users.service import QuotaUpdate, UserService
 from app.users.tokens import find_token, revoke
@@ -30,6 +32,7 @@ def _sign_in(request: Request, user: User) -> None:
     # A fresh session (and CSRF token) at sign-in: a session fixed before sign-in is worth nothing.
     request.session.clear()
     request.session["user_id"] = user.id
+    request.session["at"] = time.time()  # compared with users.sessions_valid_after on every request
     ensure_csrf_token(request)
 
 
@@ -66,6 +69,9 @@ def logout(request: Request, session: SessionDep) -> Response:
     user_id = request.session.get("user_id")
     if isinstance(user_id, int):
         record(session, user_id, "logout", "user", user_id, ip=client_ip(request))
+        if (user := session.get(User, user_id)) is not None:
+            # Server-side sign-out: this cookie (and any copy of it) stops working, not just this browser's.
+            user.sessions_valid_after = utcnow()
         session.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
