@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     default_language: str = "zh"
     # Accounts and web security (app/users/). The session cookie is signed with secret_key; empty means a
     # random key kept in <data_dir>/secret_key (0600), shared by every web process of that data dir.
-    secret_key: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
     # Secure cookies need HTTPS; None: secure unless the studio is bound to a loopback address.
     cookie_secure: bool | None = None
     # Host headers the web server answers (DNS-rebinding defence); empty: the bind host plus loopback names.

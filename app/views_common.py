@@ -12,8 +12,14 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+ERROR_HEADER = "X-FTStudio-Error"  # marks a 200 htmx fragment that reports a refusal (not audited as done)
+
+
 def render(request: Request, name: str, *, http_status: int = 200, **context: object) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=http_status)
+    response = templates.TemplateResponse(request, name, context, status_code=http_status)
+    if name == "_error.html":
+        response.headers[ERROR_HEADER] = "1"
+    return response
 
 
 def render_error(request: Request, message: str, status_code: int) -> HTMLResponse:

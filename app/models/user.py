@@ -26,6 +26,8 @@ class User(TimestampMixin, Base):
     # argon2 hash (app/users/passwords.py); None: no password sign-in (token or one-time link only).
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sessions signed in before this moment are void (sign-out, password change): a copied cookie dies too.
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Quotas set by an admin; None means no limit.
     max_running_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_queued_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -93,6 +93,17 @@ def user_tokens(user_id: int, admin: AdminUser, session: SessionDep) -> list[Tok
     return [TokenRead.model_validate(t) for t in service.tokens(service.get(user_id))]
 
 
+@router.post("/admin/users/{user_id}/tokens", response_model=TokenCreated, status_code=201)
+def create_user_token(user_id: int, body: TokenCreate, admin: AdminUser, session: SessionDep) -> TokenCreated:
+    """A token for another user (e.g. a service account); shown once, like the user's own."""
+    service = UserService(session)
+    token, secret = service.create_token(
+        service.get(user_id), name=body.name, expires_in_days=body.expires_in_days, actor_id=admin.user_id
+    )
+    session.commit()
+    return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=secret)
+
+
 @router.delete("/admin/tokens/{token_id}", response_model=TokenRead)
 def revoke_any_token(token_id: int, admin: AdminUser, session: SessionDep) -> TokenRead:
     token = UserService(session).revoke_token(None, token_id, actor_id=admin.user_id)

@@ -43,6 +43,7 @@ ZH_USERS: dict[str, str] = {
     "New user": "新用户",
     "Create user": "创建用户",
     "User created.": "用户已创建。",
+    "Token revoked.": "令牌已吊销。",
     "Audit log": "审计日志",
     "User": "用户",
     "Action": "操作",

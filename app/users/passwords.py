@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-# A real hash to verify against when the user does not exist, so a wrong name costs as long as a wrong
-# password (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+@cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so a wrong name costs as long as a
+    wrong password (no user enumeration by timing). Made on first use: hashing costs ~0.1-0.6 s."""
+    return _hasher.hash("not a password of anyone")
 
 
 def hash_password(password: str) -> str:
@@ -18,6 +23,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False

@@ -84,8 +84,11 @@ def secret_key(settings: Settings) -> str:
     path = settings.resolved_data_dir / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
-        if fd is not None:
+        try:  # O_EXCL: of two processes starting together, one writes and both read the same key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
     return Path(path).read_text().strip()
@@ -111,11 +114,15 @@ def principal_from_token(secret: str) -> Principal | None:
         return _principal(user)
 
 
-def principal_from_session(user_id: int) -> Principal | None:
+def principal_from_session(user_id: int, signed_in_at: object) -> Principal | None:
     with session_scope() as session:
         user = session.get(User, user_id)
         if user is None or user.disabled:
             return None
+        if user.sessions_valid_after is not None and (
+            not isinstance(signed_in_at, int | float) or signed_in_at < user.sessions_valid_after.timestamp()
+        ):
+            return None  # signed out (or password changed) since this cookie was issued
         return _principal(user)
 
 
@@ -185,7 +192,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
                 return _refuse(request, 401, "The API token is invalid, expired or revoked.")
             via = "token"
         elif isinstance(user_id := request.session.get("user_id"), int):
-            principal = await run_in_threadpool(principal_from_session, user_id)
+            principal = await run_in_threadpool(principal_from_session, user_id, request.session.get("at"))
             if principal is None:
                 request.session.clear()  # the user was disabled or removed: signed out everywhere
             via = "session"
@@ -210,7 +217,12 @@ class AuthMiddleware(BaseHTTPMiddleware):
                 )
         request.state.principal = principal
         response = await call_next(request)
-        if principal is not None and request.method not in SAFE_METHODS and response.status_code < 400:
+        if (
+            principal is not None
+            and request.method not in SAFE_METHODS
+            and response.status_code < 400
+            and "x-ftstudio-error" not in response.headers
+        ):
             await run_in_threadpool(audit_request, request, principal, response.status_code)
         return response
 

@@ -93,6 +93,7 @@ class UserService:
     def set_password(self, user: User, password: str, *, actor_id: int | None = None) -> None:
         check_password_strength(password)
         user.password_hash = hash_password(password)
+        user.sessions_valid_after = utcnow()  # a new password signs out the old sessions
         record(self.session, actor_id, "user.password", "user", user.id)
 
     def set_role(self, user: User, role: str, *, actor_id: int | None = None) -> None:
@@ -110,6 +111,7 @@ class UserService:
             self._keep_one_admin(user)
         if user.disabled != disabled:
             user.disabled = disabled
+            user.sessions_valid_after = utcnow()
             record(self.session, actor_id, "user.disable" if disabled else "user.enable", "user", user.id)
 
     def set_quota(self, user: User, quota: QuotaUpdate, *, actor_id: int | None = None) -> None:

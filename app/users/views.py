@@ -3,13 +3,16 @@ users and audit pages (/admin/users, /admin/audit)."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import recent, record
 from app.deps import AdminUser, CurrentUser, SessionDep
 from app.errors import StudioError
-from app.models import TokenKind, User
+from app.models import TokenKind, User, utcnow
 from app.users.security import client_ip, ensure_csrf_token
 from app.users.service import QuotaUpdate, UserService
 from app.users.tokens import find_token, revoke
@@ -29,6 +32,7 @@ def _sign_in(request: Request, user: User) -> None:
     # A fresh session (and CSRF token) at sign-in: a session fixed before sign-in is worth nothing.
     request.session.clear()
     request.session["user_id"] = user.id
+    request.session["at"] = time.time()  # compared with users.sessions_valid_after on every request
     ensure_csrf_token(request)
 
 
@@ -44,7 +48,8 @@ async def login(request: Request, session: SessionDep) -> Response:
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or "/"))
     try:
-        user = UserService(session).authenticate(name, password, client_ip(request))
+        # argon2 takes a good fraction of a second on purpose: off the event loop.
+        user = await run_in_threadpool(UserService(session).authenticate, name, password, client_ip(request))
     except StudioError as exc:
         ensure_csrf_token(request)
         return render(
@@ -64,6 +69,9 @@ def logout(request: Request, session: SessionDep) -> Response:
     user_id = request.session.get("user_id")
     if isinstance(user_id, int):
         record(session, user_id, "logout", "user", user_id, ip=client_ip(request))
+        if (user := session.get(User, user_id)) is not None:
+            # Server-side sign-out: this cookie (and any copy of it) stops working, not just this browser's.
+            user.sessions_valid_after = utcnow()
         session.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
@@ -132,9 +140,11 @@ def account_revoke_token(
 def _users_page(request: Request, session: SessionDep, **extra: object) -> HTMLResponse:
     from app.users.quotas import storage_used
 
-    users = UserService(session).list()
+    service = UserService(session)
+    users = service.list()
     usage = {u.id: storage_used(session, u.id) for u in users}
-    return render(request, "users/admin_users.html", users=users, usage=usage, **extra)
+    tokens = {u.id: [t for t in service.tokens(u) if t.revoked_at is None] for u in users}
+    return render(request, "users/admin_users.html", users=users, usage=usage, tokens=tokens, **extra)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -193,6 +203,15 @@ async def admin_update_user(
         return _users_page(request, session, error=exc.message)
     session.commit()
     return _users_page(request, session, message=f"Saved {user.name}.")
+
+
+@router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def admin_revoke_token(
+    token_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> HTMLResponse:
+    UserService(session).revoke_token(None, token_id, actor_id=admin.user_id)
+    session.commit()
+    return _users_page(request, session, message="Token revoked.")
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

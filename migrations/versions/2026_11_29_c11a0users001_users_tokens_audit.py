@@ -20,6 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("password_hash", sa.String(length=255), nullable=True))
         batch.add_column(sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("sessions_valid_after", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("max_running_jobs", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("max_queued_jobs", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("max_storage_bytes", sa.BigInteger(), nullable=True))
@@ -73,5 +74,6 @@ def downgrade() -> None:
         batch.drop_column("max_storage_bytes")
         batch.drop_column("max_queued_jobs")
         batch.drop_column("max_running_jobs")
+        batch.drop_column("sessions_valid_after")
         batch.drop_column("disabled")
         batch.drop_column("password_hash")

@@ -49,6 +49,7 @@ JSON_BODIES = {
     "/api/v1/conversations/{conversation_id}/dataset": {"name": "bob-copy"},
     "/api/v1/synthesis/templates/{template_id}": {"name": "bob", "prompt": "bob was here"},
     "/api/v1/datasets/synthesize/{job_id}/resume": {"rows": 5},
+    "/api/v1/admin/users/{user_id}/tokens": {"name": "stolen"},
 }
 QUERIES = {
     "/api/v1/datasets/{dataset_id}/rows/{row_id}/tokens": "?model=bench-llama",

@@ -75,6 +75,7 @@ def test_members_see_their_own_and_the_admin_manages_everyone(world: World, live
         alice.on(
             "console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None
         )
+        alice.goto(f"{live_url}/login?lang=en")  # the language cookie, as the switch in the top bar sets it
         alice.goto(f"{live_url}/jobs?lang=en")
         assert "/login" in alice.url  # not signed in: the sign-in page
         alice.fill("#login-name", "alice")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.migrations import REPO_ROOT
@@ -100,6 +101,8 @@ def test_the_audit_log_says_who_did_what(world: World) -> None:
     seen = {(e["actor_name"], e["action"]) for e in entries}
     for expected in [
         ("alice", "dataset.create"),  # the upload
+        ("alice", "job.create"),  # the launch (test_quotas_set_by_an_admin_are_enforced)
+        ("alice", "job.cancel"),
         ("local", "user.quota"),
         ("bob", "token.create"),
         ("bob", "token.revoke"),
@@ -145,3 +148,35 @@ def test_up_refuses_a_non_loopback_bind_without_an_admin_password(tmp_path: Path
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Refusing to serve on 0.0.0.0" in done.stderr and "FTSTUDIO_ADMIN_PASSWORD" in done.stderr
     assert "FT Studio is running" not in done.stdout
+
+
+def test_admins_manage_other_users_tokens(world: World) -> None:
+    stolen = world.bob.post(f"/api/v1/admin/users/{world.alice_id}/tokens", json={"name": "x"})
+    assert stolen.status_code == 403
+    made = world.admin.post(f"/api/v1/admin/users/{world.alice_id}/tokens", json={"name": "service"})
+    assert made.status_code == 201
+    bearer = {"Authorization": f"Bearer {made.json()['token']}"}
+    anonymous = studio_client(world.app)
+    del anonymous.headers["Authorization"]
+    assert anonymous.get("/api/v1/me", headers=bearer).json()["name"] == "alice"
+    listed = world.admin.get(f"/api/v1/admin/users/{world.alice_id}/tokens").json()
+    assert "service" in [t["name"] for t in listed] and all("token" not in t for t in listed)
+    page = world.admin.get("/admin/users")
+    assert f'data-token="{made.json()["id"]}"' in page.text
+    revoked = world.admin.post(f"/admin/tokens/{made.json()['id']}/revoke")
+    assert revoked.status_code == 200
+    assert anonymous.get("/api/v1/me", headers=bearer).status_code == 401
+
+
+def test_a_refused_form_is_not_audited_as_done(world: World, alice_browser: TestClient) -> None:
+    before = len(
+        world.admin.get("/api/v1/admin/audit", params={"action": "job.create", "limit": 1000}).json()
+    )
+    refused = alice_browser.post(
+        "/ui/jobs",
+        data={"dataset_id": "999999", "base_model": world.model_id, "method": "lora"},
+        headers={"X-CSRF-Token": alice_browser.csrf, "HX-Request": "true"},
+    )
+    assert refused.status_code == 200 and "does not exist" in refused.text
+    after = world.admin.get("/api/v1/admin/audit", params={"action": "job.create", "limit": 1000}).json()
+    assert len(after) == before

@@ -173,9 +173,15 @@ def test_sign_in_sign_out_and_no_open_redirect(world: World) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"] == "/"
+    stolen = dict(client.cookies)  # a copy of the session cookie, e.g. from a shared machine
     out = client.post("/logout", data={"csrf_token": client.csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert client.get("/api/v1/me").status_code == 401
+    replay = _anonymous(world)
+    replay.cookies.update(stolen)
+    assert replay.get("/api/v1/me").status_code == 401  # signing out voids the cookie on the server
+    again = browser_client(world.app, user="bob", password=PASSWORD)  # and signing in again works
+    assert again.get("/api/v1/me").json()["name"] == "bob"
 
 
 def test_wrong_passwords_are_rate_limited_per_user_and_address(world: World) -> None:
