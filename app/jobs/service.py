@@ -72,6 +72,7 @@ class JobService:
 
     # --- creating ------------------------------------------------------------------------------
     def create_train_job(self, owner_id: int, request: TrainJobCreate) -> Job:
+        queue = checked_queue(request.queue)  # first: a bad queue is a 422 whatever else is wrong
         hp = validate_hyperparameters(request.method, request.hyperparameters)
         model = CatalogService(self.session).get(request.base_model)
         version = DatasetRepository(self.session).resolve_version(
@@ -111,7 +112,7 @@ class JobService:
             dataset_version_id=version.id,
             config=config,
             name=request.name,
-            queue=checked_queue(request.queue),
+            queue=queue,
             predicted_peak_bytes=prediction.get("gpu"),
             requested_resources=requested_resources(JobKind.TRAIN, config, prediction),
             result={"predicted_peak_bytes": prediction},
