@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -65,18 +63,6 @@ def up(
     finally:
         worker.stop()
         typer.echo("Stopped.")
-
-
-def _stop_worker(worker: subprocess.Popen, timeout: float) -> None:
-    """Warm shutdown: a running job stops at a checkpoint and is marked interrupted; then the worker exits."""
-    if worker.poll() is not None:
-        return
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
 
 
 @cli.command()

@@ -76,6 +76,7 @@ class JobService:
 
     # --- creating ------------------------------------------------------------------------------
     def create_train_job(self, owner_id: int, request: TrainJobCreate) -> Job:
+        queue = checked_queue(request.queue)  # first: a bad queue is a 422 whatever else is wrong
         from app.plans.devices import studio_devices
 
         devices = studio_devices(self.session)
@@ -121,7 +122,7 @@ class JobService:
             dataset_version_id=version.id,
             config=config,
             name=request.name,
-            queue=checked_queue(request.queue),
+            queue=queue,
             # compared with the measured peak on the job page: the CPU profile where the workers are CPUs
             predicted_peak_bytes=prediction.get("cpu" if devices.cpu_only else "gpu"),
             requested_resources=requested_resources(JobKind.TRAIN, config, prediction),

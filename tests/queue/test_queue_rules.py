@@ -51,7 +51,7 @@ def test_queue_names_are_a_known_set_and_bad_ones_leave_no_row(embedded_studio) 
             "/api/v1/jobs", json={"dataset_id": 1, "base_model": "x", "queue": name, "hyperparameters": {}}
         )
         # The queue is checked before anything is looked up or written.
-        assert response.status_code in (404, 422), response.text
+        assert response.status_code == 422 and response.json()["field"] == "queue", response.text
     from app.errors import InvalidInput
     from app.jobs.service import checked_queue
 
@@ -242,3 +242,48 @@ def test_a_full_connection_pool_answers_503_quickly(embedded_studio, monkeypatch
         monkeypatch.undo()
         reset_settings_cache()
         assert get_settings().db_pool_size == 20
+
+
+def test_admin_cli_reads_and_steers_the_queue(embedded_studio) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from app.migrations import REPO_ROOT
+
+    first, second = add_sleep_jobs(2)
+    _worker_row(
+        "cli:7", [embedded_studio.queue], [{"kind": "cpu", "cores": 2, "memory_total_bytes": 8 << 30}]
+    )
+
+    def ftstudio(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app.cli.main",
+                "admin",
+                *args,
+                "--data-dir",
+                str(embedded_studio.data_dir),
+            ],
+            cwd=REPO_ROOT,
+            env=embedded_studio.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert "job 2 priority 1 position 1" in ftstudio("top", str(second)).stdout
+    queue = json.loads(ftstudio("queue", "--json").stdout)
+    assert [j["id"] for j in queue] == [second, first]
+    workers = ftstudio("workers")
+    assert "cli:7" in workers.stdout and "CPU 2 cores 8 GiB" in workers.stdout
+    assert ftstudio("drain", "cli:7").returncode == 0
+    from app.db import session_scope
+    from app.models import WorkerNode
+
+    with session_scope() as session:  # (its status may read offline by now: nothing beats for this fake row)
+        assert session.get(WorkerNode, "cli:7").draining is True
+    missing = ftstudio("top", "999")
+    assert missing.returncode == 1 and "999" in missing.stderr
