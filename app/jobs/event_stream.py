@@ -2,11 +2,12 @@
 what changes between modes is only what wakes the stream up for the next read:
 
 - real mode: a Redis pub/sub message on ``ftstudio:job:{id}`` (app/jobs/live.py), published by the worker
-  right after it commits new rows; a slow safety read covers changes nobody published (a cancel, a reaped
-  worker) and lost messages;
-- embedded mode, or Redis down: a database read once a second; with SQLite also as soon as the database
-  file or its write-ahead log changes (a stat every 100 ms, no connection, no query), so a metric the
-  worker commits shows without waiting for the next second.
+  right after it commits new rows, received by the process' one subscription (app/jobs/live_hub.py, which
+  also lets streams woken by the same message share one read); a slow safety read covers changes nobody
+  published (a cancel, a reaped worker) and lost messages;
+- embedded mode, or Redis down: a database read once a second; with SQLite instead as soon as the
+  database file or its write-ahead log changes (a stat every 100 ms, no connection, no query) and every
+  5 s otherwise, so a metric the worker commits shows at once and an idle page costs no reads.
 
 No database connection is held while the stream waits: each read opens a short session, in a worker
 thread, and closes it (200 open job pages must not pin 200 pooled connections).
@@ -15,19 +16,17 @@ thread, and closes it (200 open job pages must not pin 200 pooled connections).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import Request
 
 from app.db import session_factory
-from app.jobs.live import channel
+from app.jobs.live_hub import Hub, hub_for, now, shared_reads
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobEventRead, MetricRead
@@ -62,8 +61,6 @@ FILE_CHECK_SECONDS = 0.1
 SETTLE_SECONDS = 0.03
 # With pub/sub, a read this often even without a message: status changes nobody publishes still show.
 SAFETY_READ_SECONDS = 5.0
-# After Redis failed, poll the database this long before trying to subscribe again.
-RESUBSCRIBE_SECONDS = 10.0
 # A comment line now and then keeps proxies from closing an idle stream and reveals a gone client.
 KEEPALIVE_SECONDS = 15.0
 
@@ -96,64 +93,56 @@ def _snapshot(job_id: int, owner_id: int | None, after_metric: int, after_event:
 
 
 class Waker:
-    """Waits for the next reason to read: a pub/sub message, or the fallback interval."""
+    """Waits for the next reason to read: a message for this job through the process' pub/sub hub
+    (app/jobs/live_hub.py), or the fallback interval. ``not_before`` is what a shared read must cover."""
 
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
         self.url = get_settings().redis_url
-        self.pubsub: Any = None
-        self.client: Any = None
-        self.retry_at = 0.0
+        self.hub: Hub | None = None
+        self.event: asyncio.Event | None = None
+        self.not_before = 0.0
         self.files = _sqlite_files()
         self.file_signature = _signature(self.files)
         self.counts = {"pubsub": 0, "timeout": 0, "poll": 0}
 
     @property
     def mode(self) -> str:
-        return "pubsub" if self.pubsub is not None else "poll"
+        return "pubsub" if self.hub is not None and self.hub.ready and self.event is not None else "poll"
 
     async def open(self) -> None:
-        if not self.url or time.monotonic() < self.retry_at:
+        if not self.url:
             return
-        try:
-            import redis.asyncio as aioredis
-
-            self.client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1)
-            self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-            await self.pubsub.subscribe(channel(self.job_id))
-        except Exception as exc:  # Redis down: poll the database until it is back
-            log.warning("live updates for job %s fall back to polling: %s", self.job_id, exc)
-            await self.close()
-            self.retry_at = time.monotonic() + RESUBSCRIBE_SECONDS
+        self.hub = hub_for(self.url)
+        if await self.hub.ensure() and self.event is None:
+            self.event = self.hub.register(self.job_id)
 
     async def wait(self) -> None:
-        if self.pubsub is None:
+        if self.mode != "pubsub":
             await self.open()  # Redis may be back
-        if self.pubsub is None:
+        if self.mode != "pubsub":
             self.counts["poll"] += 1
             await self._poll()
+            self.not_before = now()
             return
-        deadline = time.monotonic() + SAFETY_READ_SECONDS
+        assert self.event is not None and self.hub is not None
         try:
-            while (left := deadline - time.monotonic()) > 0:
-                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
-                if message is not None and message.get("type") == "message":
-                    # Several rows committed in a burst: one read covers them all.
-                    while await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0):
-                        pass
-                    self.counts["pubsub"] += 1
-                    return
+            await asyncio.wait_for(self.event.wait(), SAFETY_READ_SECONDS)
+            self.counts["pubsub" if self.hub.ready else "poll"] += 1
+            # Messages of one burst of rows: the read below covers them all. Cleared before the read, so a
+            # message arriving during the read wakes the next wait at once.
+            self.event.clear()
+            self.not_before = self.hub.received.get(self.job_id, 0.0)
+        except TimeoutError:
             self.counts["timeout"] += 1
-        except Exception as exc:
-            log.warning("lost the live channel of job %s, polling instead: %s", self.job_id, exc)
-            await self.close()
-            self.retry_at = time.monotonic() + RESUBSCRIBE_SECONDS
+            self.not_before = now()
 
     async def _poll(self) -> None:
         if not self.files:
             await asyncio.sleep(POLL_SECONDS)
             return
-        deadline = time.monotonic() + POLL_SECONDS
+        # Every commit changes the files, so an unchanged pair needs only the slow safety read.
+        deadline = time.monotonic() + SAFETY_READ_SECONDS
         while time.monotonic() < deadline:
             await asyncio.sleep(FILE_CHECK_SECONDS)
             signature = _signature(self.files)
@@ -166,11 +155,9 @@ class Waker:
         self.file_signature = _signature(self.files)
 
     async def close(self) -> None:
-        pubsub, client, self.pubsub, self.client = self.pubsub, self.client, None, None
-        for closer in (getattr(pubsub, "aclose", None), getattr(client, "aclose", None)):
-            if closer is not None:
-                with contextlib.suppress(Exception):  # already broken: nothing left to release
-                    await closer()
+        if self.hub is not None and self.event is not None:
+            self.hub.unregister(self.job_id, self.event)
+        self.event = None
 
 
 async def job_event_stream(job_id: int, owner_id: int | None, request: Request) -> AsyncIterator[str]:
@@ -179,12 +166,16 @@ async def job_event_stream(job_id: int, owner_id: int | None, request: Request) 
     waker = Waker(job_id)
     # Subscribe before the first read: a row committed between the read and the subscription still wakes us.
     await waker.open()
+    waker.not_before = now()  # the first read must start after the subscription, not join an older one
     last_metric, last_event, last_job_json = 0, 0, None
     last_sent = time.monotonic()
     try:
         yield _sse("stream", {"wake": waker.mode})
         while True:
-            snap = await asyncio.to_thread(_snapshot, job_id, owner_id, last_metric, last_event)
+            key = (job_id, owner_id, last_metric, last_event)
+            snap = await shared_reads.read(
+                key, waker.not_before, lambda key=key: asyncio.to_thread(_snapshot, *key)
+            )
             if snap.job_json is None:
                 yield _sse("end", {"reason": "not found"})
                 return

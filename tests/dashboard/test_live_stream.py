@@ -104,3 +104,41 @@ def test_an_idle_stream_holds_no_database_connection(client: Any, studio: Studio
 def test_stream_of_a_job_you_cannot_see_is_a_404(client: Any, studio: Studio) -> None:
     response = client.get("/api/v1/jobs/987654/events")
     assert response.status_code == 404 and "987654" in response.json()["detail"]
+
+
+def test_one_subscription_wakes_every_stream_of_a_job_and_they_share_one_read(studio: Studio) -> None:
+    if studio.mode != "real":
+        pytest.skip("the pub/sub hub needs Redis (embedded mode polls)")
+    import asyncio
+
+    from app.jobs.live import publish
+    from app.jobs.live_hub import SharedReads, hub_for, now
+    from app.settings import get_settings
+
+    async def scenario() -> tuple[list[bool], bool, int, list[int]]:
+        hub = hub_for(get_settings().redis_url or "")
+        assert await hub.ensure()
+        watched = [hub.register(4242) for _ in range(50)]
+        other = hub.register(4343)
+        await asyncio.to_thread(publish, 4242)
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in watched)), 5)
+        woke = [e.is_set() for e in watched]
+        published_at = hub.received[4242]
+        # The 50 streams woken by that message read together: one read started after it serves them all.
+        calls: list[int] = []
+
+        async def read() -> int:
+            calls.append(1)
+            number = len(calls)
+            await asyncio.sleep(0.05)
+            return number
+
+        reads = SharedReads()
+        results = await asyncio.gather(*(reads.read("k", published_at, read) for _ in range(50)))
+        # A stream that needs something newer than the in-flight read does not join it.
+        later = await asyncio.gather(reads.read("k", 0, read), reads.read("k", now() + 1, read))
+        return woke, other.is_set(), len(calls), [*results, *later]
+
+    woke, other_woken, calls, results = asyncio.run(scenario())
+    assert all(woke) and not other_woken
+    assert set(results[:50]) == {1} and calls == 3 and results[50:] == [2, 3]
