@@ -76,23 +76,31 @@ def test_two_adapters_share_one_base_and_answer_differently(served: ServedStudio
 
 
 def test_undeploy_stops_the_process_and_frees_the_slot(served: ServedStudio) -> None:
+    """A process serves every deployment of its base: undeploying one unloads it (it answers "stopped"),
+    undeploying the last one stops the process. Nothing is left running and no slot stays taken."""
     dep = deploy(served.http, model_id=served.model_id, name="to-undeploy")
-    pid = dep["pid"]
-    assert psutil.pid_exists(pid)
     key = new_key(served.http, dep["id"])
+    active = served.http.get("/api/v1/deployments", params={"active": True}).json()
+    pids = {d["pid"] for d in active if d["pid"]}
+    assert dep["pid"] in pids and all(psutil.pid_exists(p) for p in pids)
     response = served.http.delete(f"/api/v1/deployments/{dep['id']}")
     assert response.status_code == 200
     stopped = wait_status(served.http, dep["id"], {"stopped"}, timeout=60)
     assert stopped["pid"] is None
-    deadline = time.monotonic() + 20
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, f"serving process {pid} still runs after undeploy"
-        time.sleep(0.2)
-    active = served.http.get("/api/v1/deployments", params={"active": True}).json()
-    assert dep["id"] not in [d["id"] for d in active]
     import openai
 
     with pytest.raises(openai.APIStatusError, match="stopped"):
         openai_client(served.url, key).chat.completions.create(
             model=dep["served_model_name"], messages=QUESTION
         )
+    for other in active:
+        if other["id"] != dep["id"]:
+            served.http.delete(f"/api/v1/deployments/{other['id']}")
+    for other in active:
+        wait_status(served.http, other["id"], {"stopped"}, timeout=60)
+    deadline = time.monotonic() + 20
+    for pid in pids:
+        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, f"serving process {pid} still runs after undeploy"
+            time.sleep(0.2)
+    assert served.http.get("/api/v1/deployments", params={"active": True}).json() == []

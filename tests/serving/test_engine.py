@@ -102,3 +102,22 @@ def test_held_back_tail() -> None:
     assert _held_back("abc\ufffd", []) == 1
     assert _held_back("hello wo", ["world"]) == 2
     assert _held_back("hello", ["xyz"]) == 0
+
+
+def test_a_request_joins_a_running_batch(engine: Engine) -> None:
+    """Continuous batching: a request admitted mid-batch gets the same greedy answer as alone."""
+    settings = GenerationSettings(max_new_tokens=16)
+    alone, alone_out = _request(engine, CHATS[1], settings)
+    engine.run_batch([alone])
+    first, first_out = _request(engine, CHATS[0], GenerationSettings(max_new_tokens=24))
+    late, late_out = _request(engine, CHATS[1], settings)
+    offered = [late]
+
+    def admit(room: int) -> list:
+        joined, offered[:] = offered[:], []
+        return joined
+
+    engine.run_batch([first], admit)
+    assert late_out["error"] is None and first_out["error"] is None
+    assert late_out["texts"][0] == alone_out["texts"][0]
+    assert late_out["usage"]["completion_tokens"] == alone_out["usage"]["completion_tokens"]

@@ -47,6 +47,7 @@ def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> N
         page.click("#pg-settings summary")
         page.select_option("#pg-preset", "sampling")
         page.fill("#gen-max_new_tokens", "48")
+        page.fill("#gen-min_new_tokens", "48")  # no early end of turn: both columns stream 48 tokens
         page.evaluate(COUNT_UPDATES)
         page.fill("#pg-input", "我最近总是睡不着，怎么办？")
         page.click("#pg-send")

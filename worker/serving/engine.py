@@ -29,6 +29,7 @@ class Row:
     request: Request
     index: int
     generator: Any = None
+    prompt_ids: list[int] = field(default_factory=list)  # for the repetition penalty
     tokens: list[int] = field(default_factory=list)
     sent: str = ""
     done: bool = False
@@ -82,6 +83,7 @@ class Engine:
         self.adapters: dict[str, str] = {}  # name -> folder
         self.eos_ids = self._eos_ids()
         self.max_prompt_tokens = 4096
+        self.max_rows = 16  # rows decoded together at most (the batcher sets it)
 
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -119,16 +121,24 @@ class Engine:
         self.adapters[name] = folder
 
     def remove_adapter(self, name: str) -> None:
-        if name in self.adapters:
-            self.model.delete_adapter(name)
-            del self.adapters[name]
+        if name not in self.adapters:
+            return
+        del self.adapters[name]
+        if not self.adapters:
+            # The last one: give the plain base back (PEFT keeps pointing at a deleted active adapter).
+            self.model = self.model.unload()
+            self.model.eval()
+            return
+        self.model.delete_adapter(name)
+        self.model.set_adapter(next(iter(self.adapters)))
 
     def _use(self, adapter: str):  # type: ignore[no-untyped-def]
         """A context in which the model is the base (adapters off) or the named adapter."""
         import contextlib
 
+        wrapped = hasattr(self.model, "peft_config")  # a PeftModel, even after its last adapter left
         if adapter == BASE or not self.adapters:
-            return self.model.disable_adapter() if self.adapters else contextlib.nullcontext()
+            return self.model.disable_adapter() if wrapped else contextlib.nullcontext()
         self.model.set_adapter(adapter)
         return contextlib.nullcontext()
 
@@ -140,14 +150,16 @@ class Engine:
         return len(self.tokenizer(text, add_special_tokens=not templated)["input_ids"])
 
     # --- generation --------------------------------------------------------------------------------
-    def run_batch(self, requests: list[Request]) -> None:
-        """Serve requests that share an adapter. Errors are reported to each request, never raised."""
+    def run_batch(self, requests: list[Request], admit: Admit | None = None) -> None:
+        """Serve requests that share an adapter. ``admit(room)`` is asked between steps for more requests
+        of the same kind (continuous batching); admitted ones join ``requests``. Errors are reported to
+        each request, never raised."""
         try:
             with self._use(requests[0].adapter):
                 if len(requests) == 1 and not requests[0].batchable:
                     self._run_generate(requests[0])
                 else:
-                    self._run_steps(requests)
+                    self._run_steps(requests, admit)
         except Exception as exc:  # noqa: BLE001 - one bad batch must not kill the server
             for request in requests:
                 request.fail(f"{type(exc).__name__}: {exc}")
@@ -189,7 +201,8 @@ class Engine:
             )
         request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
 
-    def _run_steps(self, requests: list[Request]) -> None:
+    def _prefill(self, requests: list[Request]) -> tuple[list[Row], Any, Any, Any, Any]:
+        """Rows of the requests, their first logits, KV cache, attention mask and last positions."""
         import torch
 
         rows: list[Row] = []
@@ -199,61 +212,95 @@ class Engine:
                 gen = None
                 if request.settings.do_sample:
                     gen = torch.Generator(device="cpu")
-                    gen.manual_seed(
-                        request.settings.seed + i
-                        if request.settings.seed is not None
-                        else int(torch.randint(0, 2**62, (1,)))
-                    )
+                    seed = request.settings.seed
+                    gen.manual_seed(seed + i if seed is not None else int(torch.randint(0, 2**62, (1,))))
                 rows.append(Row(request=request, index=i, generator=gen))
                 prompts.append(request.prompt)
-        templated = requests[0].templated
-        enc = self._encode(prompts, templated)
+        enc = self._encode(prompts, requests[0].templated)
         ids, mask = enc["input_ids"], enc["attention_mask"]
-        seen: set[int] = set()
-        for row, length in zip(rows, mask.sum(dim=1).tolist(), strict=True):
-            if id(row.request) not in seen:
-                row.request.prompt_tokens = int(length)
-                seen.add(id(row.request))
+        for b, row in enumerate(rows):
+            row.prompt_ids = ids[b][mask[b] == 1].tolist()
+            row.request.prompt_tokens = len(row.prompt_ids)
         position = (mask.cumsum(-1) - 1).clamp(min=0)
-        max_steps = max(r.request.settings.max_new_tokens for r in rows)
-        pad = self.tokenizer.pad_token_id
-        with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True)
-            for _ in range(max_steps):
-                logits = out.logits[:, -1, :].float()
-                next_tokens = [
-                    pad if row.done else self._choose(row, logits[b], ids, b) for b, row in enumerate(rows)
-                ]
-                for row, token in zip(rows, next_tokens, strict=True):
-                    if not row.done:
-                        self._advance(row, token)
-                if all(row.done for row in rows):
-                    break
-                step = torch.tensor(next_tokens, device=ids.device).unsqueeze(1)
-                mask = torch.cat([mask, torch.ones_like(step)], dim=1)
-                position = position[:, -1:] + 1
-                out = self.model(
-                    input_ids=step,
-                    attention_mask=mask,
-                    position_ids=position,
-                    past_key_values=out.past_key_values,
-                    use_cache=True,
-                )
-        for row in rows:
-            if not row.done:
-                self._finish_row(row, "length")
-        for request in requests:
-            completion = sum(len(r.tokens) for r in rows if r.request is request)
-            request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True)
+        return rows, out.logits[:, -1, :].float(), out.past_key_values, mask, position[:, -1:]
 
-    def _choose(self, row: Row, logits: Any, ids: Any, b: int) -> int:
+    def _run_steps(self, requests: list[Request], admit: Admit | None = None) -> None:
+        """Decode step by step. Finished rows leave the batch (their cache rows are dropped) and, when the
+        cache allows it, newly arrived requests join it between steps (prefilled, then left-padded to the
+        batch's length), so a request arriving mid-batch does not wait for the whole batch to end."""
+        import torch
+
+        with torch.inference_mode():
+            rows, logits, cache, mask, position = self._prefill(requests)
+            open_requests = {id(r): r for r in requests}
+            all_rows: dict[int, list[Row]] = {}
+            for row in rows:
+                all_rows.setdefault(id(row.request), []).append(row)
+            while True:
+                tokens = [self._choose(row, logits[b]) for b, row in enumerate(rows)]
+                for row, token in zip(rows, tokens, strict=True):
+                    self._advance(row, token)
+                self._finish_requests(open_requests, all_rows)
+                keep = [b for b, row in enumerate(rows) if not row.done]
+                room = self.max_rows - len(keep)
+                new = admit(room) if admit is not None and room > 0 and _mergeable(cache) else []
+                if not keep and not new:
+                    break
+                if keep:
+                    if len(keep) < len(rows):
+                        index = torch.tensor(keep, device=mask.device)
+                        cache.batch_select_indices(index)
+                        mask, position = mask[index], position[index]
+                        rows, tokens = [rows[b] for b in keep], [tokens[b] for b in keep]
+                    step = torch.tensor(tokens, device=mask.device).unsqueeze(1)
+                    mask = torch.cat([mask, torch.ones_like(step)], dim=1)
+                    position = position + 1
+                    out = self.model(
+                        input_ids=step,
+                        attention_mask=mask,
+                        position_ids=position,
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
+                    logits, cache = out.logits[:, -1, :].float(), out.past_key_values
+                if new:
+                    requests.extend(new)
+                    new_rows, new_logits, new_cache, new_mask, new_position = self._prefill(new)
+                    for request in new:
+                        open_requests[id(request)] = request
+                    for row in new_rows:
+                        all_rows.setdefault(id(row.request), []).append(row)
+                    if keep:
+                        mask = _merge_cache(cache, mask, new_cache, new_mask)
+                        rows = rows + new_rows
+                        logits = torch.cat([logits, new_logits])
+                        position = torch.cat([position, new_position])
+                    else:
+                        rows, logits, cache, mask, position = (
+                            new_rows,
+                            new_logits,
+                            new_cache,
+                            new_mask,
+                            new_position,
+                        )
+
+    def _finish_requests(self, open_requests: dict[int, Request], all_rows: dict[int, list[Row]]) -> None:
+        for key, request in list(open_requests.items()):
+            rows = all_rows[key]
+            if all(r.done for r in rows):
+                completion = sum(len(r.tokens) for r in rows)
+                request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
+                del open_requests[key]
+
+    def _choose(self, row: Row, logits: Any) -> int:
         import torch
 
         s = row.request.settings
         if len(row.tokens) < s.min_new_tokens:
             logits[list(self.eos_ids)] = -float("inf")
         if s.repetition_penalty != 1.0:
-            previous = torch.tensor(sorted(set(ids[b].tolist()) | set(row.tokens)), device=logits.device)
+            previous = torch.tensor(sorted(set(row.prompt_ids) | set(row.tokens)), device=logits.device)
             values = logits[previous]
             logits[previous] = torch.where(
                 values > 0, values / s.repetition_penalty, values * s.repetition_penalty
@@ -332,3 +379,37 @@ def _held_back(text: str, stop: list[str]) -> int:
                 longest = max(longest, k)
                 break
     return longest
+
+
+Admit = Callable[[int], list[Request]]
+
+
+def _mergeable(cache: Any) -> bool:
+    """Only plain dynamic caches can be padded and joined (sliding-window or static caches cannot)."""
+    layers = getattr(cache, "layers", None)
+    return (
+        type(cache).__name__ == "DynamicCache"
+        and bool(layers)
+        and all(type(layer).__name__ == "DynamicLayer" and layer.keys is not None for layer in layers)
+    )
+
+
+def _merge_cache(cache: Any, mask: Any, new_cache: Any, new_mask: Any) -> Any:
+    """Append ``new_cache``'s rows to ``cache`` in place, left-padding the shorter one with masked zeros;
+    returns the joined attention mask."""
+    import torch
+
+    length = max(mask.shape[1], new_mask.shape[1])
+
+    def left_pad(t: Any, missing: int, dim: int) -> Any:
+        if missing == 0:
+            return t
+        shape = list(t.shape)
+        shape[dim] = missing
+        return torch.cat([torch.zeros(shape, dtype=t.dtype, device=t.device), t], dim=dim)
+
+    a, b = length - mask.shape[1], length - new_mask.shape[1]
+    for old, new in zip(cache.layers, new_cache.layers, strict=True):
+        old.keys = torch.cat([left_pad(old.keys, a, -2), left_pad(new.keys, b, -2)])
+        old.values = torch.cat([left_pad(old.values, a, -2), left_pad(new.values, b, -2)])
+    return torch.cat([left_pad(mask, a, 1), left_pad(new_mask, b, 1)])

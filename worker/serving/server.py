@@ -110,6 +110,7 @@ def create_app(server: Server) -> FastAPI:
             "load_seconds": server.load_seconds,
             "batches": server.batcher.batches,
             "largest_batch": server.batcher.largest_batch,
+            "joined_running_batch": server.batcher.joined,
         }
 
     @app.post("/internal/models")
