@@ -10,6 +10,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from app import http_errors
+from app.admin import api as admin_api
+from app.admin import views as admin_views
 from app.admission import AdmissionLimit, PoolTimeoutAnswer
 from app.body_limit import BodyLimitMiddleware
 from app.catalog import api as catalog_api
@@ -17,10 +19,16 @@ from app.catalog import views as catalog_views
 from app.datasets import api as datasets_api
 from app.datasets import views as datasets_views
 from app.errors import StudioError
+from app.evaluations import api as evaluations_api
+from app.evaluations import views as evaluations_views
+from app.exports import api as exports_api
+from app.exports import views as exports_views
 from app.i18n import current_language, pick_language
 from app.jobs import api as jobs_api
 from app.jobs import views as jobs_views
 from app.migrations import REPO_ROOT
+from app.plans import api as plans_api
+from app.plans import views as plans_views
 from app.playground import api as playground_api
 from app.playground import views as playground_views
 from app.secrets import install_log_filter
@@ -29,33 +37,11 @@ from app.serving import openai_api as serving_openai_api
 from app.settings import get_settings
 from app.synthesis import api as synthesis_api
 from app.synthesis import views as synthesis_views
+from app.users import api as users_api
+from app.users import views as users_views
+from app.users.security import install as install_security
 
 log = logging.getLogger("ftstudio.web")
-
-
-def _optional_routers() -> list:
-    """Routers of capabilities that live in their own packages; each is added when present."""
-    routers = []
-    for module_name in (
-        "app.plans.api",
-        "app.plans.views",
-        "app.evaluations.api",
-        "app.evaluations.views",
-        "app.exports.api",
-        "app.exports.views",
-        "app.users.api",
-        "app.users.views",
-        "app.admin.api",
-        "app.admin.views",
-    ):
-        try:
-            module = __import__(module_name, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        routers.append(module.router)
-    return routers
 
 
 def create_app() -> FastAPI:
@@ -118,7 +104,16 @@ def create_app() -> FastAPI:
         serving_api.router,
         serving_openai_api.router,
         playground_api.router,
-        *_optional_routers(),
+        plans_api.router,
+        plans_views.router,
+        evaluations_api.router,
+        evaluations_views.router,
+        exports_api.router,
+        exports_views.router,
+        users_api.router,
+        users_views.router,
+        admin_api.router,
+        admin_views.router,
         datasets_views.router,
         catalog_views.router,
         jobs_views.router,
@@ -126,9 +121,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(REPO_ROOT / "static")), name="static")
-    from app.users.security import install as install_security  # sign-in, CSRF, Host, headers
-
-    install_security(app, settings)
+    install_security(app, settings)  # sign-in, CSRF, Host, headers
     # Outside the sign-in middleware: its refusals (401/403 pages) and the redirect to /login speak the
     # language asked for, and `?lang=` on a page that redirects to /login still sets the cookie.
     app.middleware("http")(language)

@@ -67,6 +67,13 @@ def job_reached_final_state(job_id: int, status: str) -> None:
         log.exception("notifying the end of job %s failed", job_id)
 
 
+def jobs_lost(job_ids: list[int]) -> None:
+    """A sweep found these jobs' worker gone and marked them interrupted (re-queued or not): their
+    watchers and webhooks hear it as from a supervisor that ended them. Called after the sweep commits."""
+    for job_id in job_ids:
+        job_reached_final_state(job_id, JobStatus.INTERRUPTED)
+
+
 def collapse_flagged(job_id: int, flag: dict[str, Any]) -> None:
     """Called once the collapse event's row is committed (worker/event_sink.py)."""
     notify(job_id, "job.collapse_flagged", {"collapse": flag})

@@ -21,6 +21,7 @@ from app.db import session_scope
 from app.jobs.scheduling import eligible_queued_exists, queued_keys, reap_lost_jobs, wake
 from app.models import WorkerNode, utcnow
 from app.settings import get_settings
+from worker.notify import jobs_lost
 
 log = logging.getLogger("ftstudio.worker")
 
@@ -118,8 +119,9 @@ def sweep(worker_id: str | None = None) -> int:
     """One pass of the lost-job sweep (any process may run it: workers each beat, `ftstudio up` too).
     Returns how many jobs were queued again."""
     with session_scope() as session:
-        requeued = reap_lost_jobs(session)
-    wake(requeued)
+        reaped = reap_lost_jobs(session)
+    wake(reaped.requeued)
+    jobs_lost(reaped.lost_ids)
     if worker_id is not None:
         with session_scope() as session:
             node = session.get(WorkerNode, worker_id)
@@ -127,7 +129,7 @@ def sweep(worker_id: str | None = None) -> int:
             if idle and eligible_queued_exists(session, node):
                 # Nobody took it (its wake-up went to a worker that died, or the broker lost it): wake again.
                 wake(queued_keys(session, node.queues or [])[:1])
-    return len(requeued)
+    return len(reaped.requeued)
 
 
 class Heartbeat(threading.Thread):

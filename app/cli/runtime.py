@@ -146,6 +146,7 @@ class LocalWorker:
         from app.db import session_scope
         from app.jobs.scheduling import reap_lost_jobs, wake
         from app.models import WorkerNode
+        from worker.notify import jobs_lost
 
         worker_id = f"{socket.gethostname()}:{pid}"
         try:
@@ -153,8 +154,9 @@ class LocalWorker:
                 node = session.get(WorkerNode, worker_id)
                 if node is not None:
                     node.status, node.current_job_id = "offline", None
-                requeued = reap_lost_jobs(session, worker_id=worker_id)
-            wake(requeued)
+                reaped = reap_lost_jobs(session, worker_id=worker_id)
+            wake(reaped.requeued)
+            jobs_lost(reaped.lost_ids)
         except Exception:
             log.exception("could not reap the jobs of the lost local worker")
 

@@ -14,7 +14,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,18 @@ def interrupt_and_requeue(session: Session, jobs: Iterable[Job], reason: str) ->
     return requeued
 
 
-def reap_lost_jobs(session: Session, now: datetime | None = None, worker_id: str | None = None) -> list[Job]:
+@dataclass
+class ReapedJobs:
+    """What a sweep found: every lost job (now interrupted: the caller sends their webhooks after commit)
+    and those of them queued again (the caller wakes a worker for each after commit)."""
+
+    lost_ids: list[int] = field(default_factory=list)
+    requeued: list[Job] = field(default_factory=list)
+
+
+def reap_lost_jobs(
+    session: Session, now: datetime | None = None, worker_id: str | None = None
+) -> ReapedJobs:
     """Running jobs whose worker is gone: a stale heartbeat, a worker marked offline, or (worker_id given)
     every running job of that worker. Workers that missed the heartbeat window are marked offline first."""
     settings = get_settings()
@@ -272,9 +283,10 @@ def reap_lost_jobs(session: Session, now: datetime | None = None, worker_id: str
         query = query.with_for_update(skip_locked=True, of=Job)
     lost = list(session.scalars(query))
     if not lost:
-        return []
+        return ReapedJobs()
     log.warning("found %d job(s) whose worker is gone: %s", len(lost), [j.id for j in lost])
-    return interrupt_and_requeue(session, lost, "The worker running this job was lost.")
+    requeued = interrupt_and_requeue(session, lost, "The worker running this job was lost.")
+    return ReapedJobs(lost_ids=[j.id for j in lost], requeued=requeued)
 
 
 def wake(jobs: Iterable[Job]) -> None:

@@ -15,7 +15,7 @@ from app.jobs.hyperparameters import METHODS, TrainHyperparameters
 from app.jobs.prediction import predict_peak_bytes
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
-from app.jobs.scheduling import QueueSlot, queue_slots, reap_lost_jobs, requested_resources, wake
+from app.jobs.scheduling import QueueSlot, queue_slots, requested_resources
 from app.jobs.schemas import JobRead, ResumeRequest, TrainJobCreate
 from app.models import Job, JobKind, JobStatus, utcnow
 from app.queue import enqueue_job, known_queues
@@ -217,13 +217,6 @@ class JobService:
         # A running job: its supervisor polls this flag and sends SIGTERM to the child's process group.
         self.session.commit()
         return job
-
-    def reap_stale(self) -> int:
-        """Running jobs whose worker is gone become interrupted and, with attempts left, queued again."""
-        requeued = reap_lost_jobs(self.session)
-        self.session.commit()
-        wake(requeued)
-        return len(requeued)
 
 
 def checked_queue(queue: str | None) -> str:

@@ -298,3 +298,33 @@ def test_job_list_shows_the_queue_position_of_queued_jobs_only(client: Any) -> N
             shown = re.search(r'<span class="queue-position">[^<]* (\d+)</span>', rows[job_id])
             assert shown and int(shown.group(1)) == positions[job_id], (url, rows[job_id])
         assert "queue-position" not in rows[running] and "job-bar" in rows[running], rows[running]
+
+
+def test_a_job_whose_worker_is_lost_sends_the_interrupted_webhook(
+    studio: Studio, receiver_factory: Any, webhook_settings: Any
+) -> None:
+    """kill -9 of a worker never reaches its supervisor's _finish: the sweep that finds the job lost is what
+    marks it interrupted, so the sweep sends the webhook (here with no attempt left, so not re-queued)."""
+    from app.db import session_scope
+    from app.models import WorkerNode, utcnow
+    from worker.notify import wait_for_deliveries
+    from worker.registry import sweep
+
+    server = receiver_factory("lost-secret", fail_first=0)
+    webhook_settings(webhook_secret="lost-secret", webhook_backoff_seconds="0.05")
+    with session_scope() as session:
+        session.add(
+            WorkerNode(
+                id="lost-host:1", hostname="lost-host", pid=1, queues=["gpu"], status="offline",
+                started_at=utcnow(), last_seen_at=utcnow(),
+            )
+        )
+    job_id = add_job(
+        name="orphaned", status="running", worker_id="lost-host:1", heartbeat_at=utcnow(),
+        attempts=3, max_attempts=3, config={"webhook_url": server.url},
+    )
+    assert sweep() == 0  # found lost, but no attempt left: interrupted, not queued again
+    wait_for_deliveries(timeout=30)
+    assert [r["body"]["event"] for r in server.requests] == ["job.interrupted"]
+    assert server.requests[0]["valid"] and server.requests[0]["body"]["job"]["id"] == job_id
+    assert job_events(job_id, "webhook")[0][1]["ok"] is True

@@ -202,8 +202,8 @@ def test_lost_worker_jobs_are_requeued_with_metric_rows_after_the_checkpoint_dro
             session.add(JobMetric(job_id=job_id, kind="train", step=step, loss=1.0, created_at=utcnow()))
         session.get(WorkerNode, "gone:1").status = "offline"
     with session_scope() as session:
-        requeued = reap_lost_jobs(session)
-    assert [j.id for j in requeued] == [job_id]
+        reaped = reap_lost_jobs(session)
+    assert [j.id for j in reaped.requeued] == [job_id] and reaped.lost_ids == [job_id]
     row = job_row(job_id)
     assert row["status"] == "queued" and row["worker_id"] is None and row["step"] == 4
     assert row["config"]["resume_from_checkpoint"].endswith("checkpoints/checkpoint-4")
