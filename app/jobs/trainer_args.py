@@ -35,11 +35,12 @@ def load_dtype(method: str, precision: str) -> Literal["fp32", "bf16", "fp16"]:
     """dtype of the base weights as loaded. Adapter methods keep the frozen base in the compute dtype (no fp32
     copy of weights that never change; PEFT's autocast_adapter_dtype keeps the adapters in fp32), as
     LLaMA-Factory, torchtune and the Qwen scripts do. Full and freeze tuning keep fp32 master weights under
-    mixed precision (the optimizer must see fp32), unless pure_bf16. QLoRA: bitsandbytes handles the linears;
-    the rest loads like the other adapter methods."""
+    mixed precision (the optimizer must see fp32), unless pure_bf16. QLoRA: bitsandbytes quantises the
+    linears, and peft's prepare_model_for_kbit_training casts every other weight to fp32 anyway (its ZeRO-3
+    quant storage must then be fp32 too: worker/training/methods/qlora.py), so it loads fp32."""
     if precision == "pure_bf16":
         return "bf16"
-    if precision in ("bf16", "fp16") and method in ADAPTER_METHODS:
+    if precision in ("bf16", "fp16") and method in ADAPTER_METHODS and method != "qlora":
         return precision  # type: ignore[return-value]
     return "fp32"
 

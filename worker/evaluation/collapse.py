@@ -160,6 +160,8 @@ class CollapseMonitor:
             )
         return []
 
+    generations_degenerate: bool = field(default=False, repr=False)  # the last sample's verdict
+
     def observe_generations(self, step: int, predictions: Sequence[str]) -> list[CollapseSignal]:
         if not predictions:
             return []
@@ -173,6 +175,7 @@ class CollapseMonitor:
             problems.append(f"{h['template_leaks']} answers contain chat-template markers")
         if h["n"] >= 3 and h["distinct"] == 1 and h["empty_share"] < 1:
             problems.append(f"all {h['n']} answers are the same text")
+        self.generations_degenerate = bool(problems)
         if not problems:
             return []
         return self._fire("degenerate_generations", step, f"at step {step}: " + "; ".join(problems))

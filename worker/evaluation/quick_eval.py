@@ -60,9 +60,12 @@ class QuickEvalCallback(TrainerCallback):
         self.last_eval_loss: float | None = None
         self.scores: dict[int, float] = {}  # checkpoint step -> metric
         self.best: list[int] = []
+        self.healthy_seen = False
+        self.flagged_unhealthy = False
 
     # -- collapse -------------------------------------------------------------------------------------
-    def _handle(self, signals: list[CollapseSignal], control: Any) -> None:
+    def _handle(self, signals: list[CollapseSignal], control: Any, action: str | None = None) -> None:
+        action = action or self.action
         for s in signals:
             self.write_event(
                 {
@@ -70,10 +73,10 @@ class QuickEvalCallback(TrainerCallback):
                     "step": s.step,
                     "kind": s.kind,
                     "reason": s.reason,
-                    "action": self.action,
+                    "action": action,
                 }
             )
-            if self.action in ("pause", "stop"):
+            if action in ("pause", "stop"):
                 # Save first so a paused job resumes from here; then stop at the end of this step.
                 control.should_save = True
                 control.should_training_stop = True
@@ -135,7 +138,19 @@ class QuickEvalCallback(TrainerCallback):
                 ],
             }
             self.write_event(event)
-            self._handle(self.monitor.observe_generations(step, predictions), control)
+            signals = self.monitor.observe_generations(step, predictions)
+            degenerate = self.monitor.generations_degenerate
+            # A collapse is a change for the worse: answers degenerate from the first check on (an untrained
+            # or random-init model) are flagged once, not paused for, and do not use up the signal; once a
+            # check was healthy, degenerate answers act with collapse_action.
+            if self.healthy_seen or not degenerate:
+                self._handle(signals, control)
+            else:
+                if not self.flagged_unhealthy:
+                    self._handle(signals, control, "flag")
+                    self.flagged_unhealthy = True
+                self.monitor._fired.discard("degenerate_generations")
+            self.healthy_seen = self.healthy_seen or not degenerate
             # The checkpoint of this step was just written: _handle's save request would write it twice.
             control.should_save = False
         self._update_best(step, event)
