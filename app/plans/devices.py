@@ -1,9 +1,10 @@
 """Which devices this studio's workers have, read from their registration (app/models/worker_node.py
 ``accelerators``, written by worker/registry.py), so the form plans for the hardware that will train.
 
-A worker counts as having a GPU when its ``accelerators`` name one: a non-empty ``gpus`` list (entries are
-names or ``{"name": ..., "memory_bytes": ...}``), a positive ``gpu_count``, or a ``cuda_visible_devices``
-that selects a device. Otherwise it is a CPU worker. No online worker: unknown (the form keeps its default).
+A worker's ``devices`` (NVML's view, written by worker/registry.describe_devices: ``{"kind": "gpu", "name",
+"memory_total_bytes", ...}`` or one ``{"kind": "cpu", ...}``) decide when present. Older rows fall back to
+``accelerators``: a non-empty ``gpus`` list, a positive ``gpu_count``, or a ``cuda_visible_devices`` that
+selects a device. Otherwise it is a CPU worker. No online worker: unknown (the form keeps its default).
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def studio_devices(session: Session) -> StudioDevices:
     names: list[str] = []
     gpu_workers = 0
     for node in nodes:
-        found = _gpus_of(node.accelerators or {})
+        listed = [d for d in (node.devices or []) if isinstance(d, dict)]
+        if listed:
+            found = [str(d.get("name", "GPU")) for d in listed if d.get("kind") == "gpu"]
+        else:
+            found = _gpus_of(node.accelerators or {})
         gpu_workers += bool(found)
         names += found
     return StudioDevices(workers=len(nodes), gpu_workers=gpu_workers, gpu_names=tuple(dict.fromkeys(names)))

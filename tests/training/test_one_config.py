@@ -45,7 +45,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         reset_settings_cache()
 
 
-def _set_workers(accelerators: list[dict]) -> None:
+def _set_workers(accelerators: list[dict], devices: list[list[dict]] | None = None) -> None:
     """Replace the registered workers (what worker/registry.py writes) with these."""
     from sqlalchemy import delete
 
@@ -59,7 +59,7 @@ def _set_workers(accelerators: list[dict]) -> None:
             session.add(
                 WorkerNode(
                     id=f"host:{i}", hostname="host", pid=i, queues=["default"], accelerators=acc,
-                    status="online", started_at=now, last_seen_at=now,
+                    devices=devices[i] if devices else [], status="online", started_at=now, last_seen_at=now,
                 )
             )  # fmt: skip
 
@@ -191,6 +191,22 @@ def test_cpu_only_studio_gets_the_cpu_profile_and_the_fp16_rule(studio) -> None:
         html = _panel(studio)
         assert '<option value="cpu" selected' in html and 'data-device="cpu"' in html
         assert "fp16 mixed precision needs a GPU" in _panel(studio, precision="fp16")
+    finally:
+        _set_workers([])
+
+
+def test_the_workers_nvml_devices_decide(studio) -> None:
+    """worker/registry.describe_devices (NVML) is what a worker reports today; it wins over `accelerators`."""
+    h200 = {"kind": "gpu", "index": 0, "name": "NVIDIA H200", "memory_total_bytes": 141 * 2**30}
+    _set_workers([{"cuda_visible_devices": None, "cpu_count": 16}], devices=[[h200]])
+    try:
+        assert '<option value="cpu" selected' not in _panel(studio)
+    finally:
+        _set_workers([])
+    cpu = {"kind": "cpu", "cores": 2, "memory_total_bytes": 24 * 2**30}
+    _set_workers([{"cuda_visible_devices": "0"}], devices=[[cpu]])
+    try:
+        assert '<option value="cpu" selected' in _panel(studio)
     finally:
         _set_workers([])
 
