@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin.service import AdminService
 from app.deps import AdminUser, SessionDep
+from app.errors import NotFound
 from app.views_common import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +42,7 @@ def worker_action(
     worker_id: str, action: str, request: Request, session: SessionDep, _admin: AdminUser
 ) -> Response:
     if action not in ("drain", "undrain"):
-        return Response(status_code=404)
+        raise NotFound(f"Unknown worker action '{action[:40]}': drain or undrain.")
     AdminService(session).set_draining(worker_id, action == "drain")
     return _after(request, session)
 
@@ -65,5 +66,5 @@ def job_action(
     elif action == "priority" and priority is not None:
         service.set_priority(job_id, max(-1_000_000, min(1_000_000, priority)))
     else:
-        return Response(status_code=404)
+        raise NotFound(f"Unknown job action '{action[:40]}': top, requeue, cancel or priority (a number).")
     return _after(request, session)

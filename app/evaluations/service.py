@@ -111,13 +111,14 @@ class EvaluationService:
             }
         return out
 
-    def _eval_file(self, owner_id: int, text: str, field: str, *, file: bool) -> Path:
+    def _eval_file(self, owner_id: int | None, text: str, field: str, *, file: bool) -> Path:
         """A user-named evaluation file or folder, resolved inside the folders this user may read
         (members: the studio's eval-data folder; admins: FTSTUDIO_EVAL_DATA_ROOTS). One message for
         "outside", "missing" and "wrong kind", so the answer never tells which host files exist."""
         settings = get_settings()
-        user = self.session.get(User, owner_id)
-        admin = user is not None and user.role == Role.ADMIN
+        # owner_id None is an admin's scope (compare_with_base is called with user.scope_owner_id).
+        user = self.session.get(User, owner_id) if owner_id is not None else None
+        admin = owner_id is None or (user is not None and user.role == Role.ADMIN)
         roots = settings.resolved_eval_data_roots if admin else [settings.eval_data_dir]
         if file:
             expected = "a JSONL file of normalised rows"

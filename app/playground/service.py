@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from app.datasets.ingest import content_hash, conversation_stats
@@ -30,6 +30,15 @@ class OpenRequest(BaseModel):
     model_id: str | None = None
     job_id: int | None = None
     checkpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OpenRequest:
+        # Checked here, as a 422 naming the problem; DeploymentCreate's own check would be a 500 later.
+        if sum(x is not None for x in (self.deployment_id, self.model_id, self.job_id)) != 1:
+            raise ValueError("give exactly one of deployment_id, model_id or job_id")
+        if self.checkpoint is not None and self.job_id is None:
+            raise ValueError("checkpoint needs job_id")
+        return self
 
 
 class SaveRequest(BaseModel):

@@ -248,7 +248,8 @@ class WebSocketAuth:
         elif isinstance(user_id := scope.get("session", {}).get("user_id"), int) and _same_origin(
             connection  # type: ignore[arg-type]
         ):
-            principal = await run_in_threadpool(principal_from_session, user_id)
+            signed_in_at = scope.get("session", {}).get("at")
+            principal = await run_in_threadpool(principal_from_session, user_id, signed_in_at)
         if principal is None:
             await send({"type": "websocket.close", "code": 1008})
             return

@@ -130,7 +130,8 @@ def test_parse_drops_fields_of_other_methods() -> None:
     assert parse_hyperparameters(form) == {"num_virtual_tokens": 10, "max_steps": 5}
     assert parse_hyperparameters(_page_form("lora", double_quant="off")) == {}
     assert parse_hyperparameters(_page_form("qlora", double_quant="off")) == {"double_quant": False}
-    assert parse_hyperparameters(_page_form("qlora", quant_bits="8", lora_r="16")) == {
+    # lora_r 32: not the default (16 since the training merge), so it travels.
+    assert parse_hyperparameters(_page_form("qlora", quant_bits="8", lora_r="32")) == {
         "quant_bits": 8,
-        "lora_r": 16,
+        "lora_r": 32,
     }

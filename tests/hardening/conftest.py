@@ -76,10 +76,14 @@ def _count_rows() -> dict[str, int]:
 
 def _files(data_dir: Path) -> set[str]:
     skip = ("ftstudio.db", "broker")  # the database and the message queue change with every request
+    # The web's own keys (session signing, secrets encryption), made once when an app first starts.
+    made_at_start = {"secret_key", "server_secret.key"}
     return {
         str(p.relative_to(data_dir))
         for p in data_dir.rglob("*")
-        if p.is_file() and not str(p.relative_to(data_dir)).startswith(skip)
+        if p.is_file()
+        and not str(p.relative_to(data_dir)).startswith(skip)
+        and str(p.relative_to(data_dir)) not in made_at_start
     }
 
 

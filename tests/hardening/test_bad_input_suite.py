@@ -16,7 +16,8 @@ MISSING_ID = "999999"
 BINARY = os.urandom(4096)
 TRAVERSAL = "../../../../etc/passwd"
 # POSTs that compute and write nothing: a page fragment drawn from defaults when its form is unreadable.
-READ_ONLY_POSTS = {"/ui/plans/breakdown"}
+FREE_LABEL_FORMS = {"/account/tokens"}  # a new API token's name: any printable text
+READ_ONLY_POSTS = {"/ui/plans/breakdown", "/logout"}  # /logout reads no body: it signs out whatever comes
 
 
 def write_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -39,14 +40,19 @@ def _url(path: str) -> str:
 def _has_message(response) -> bool:  # type: ignore[no-untyped-def]
     if response.headers.get("content-type", "").startswith("application/json"):
         body = response.json()
-        return isinstance(body, dict) and bool(str(body.get("detail", "")).strip())
+        if not isinstance(body, dict):
+            return False
+        if isinstance(body.get("error"), dict):  # the OpenAI-compatible /v1 routes answer in OpenAI's shape
+            return bool(str(body["error"].get("message", "")).strip())
+        return bool(str(body.get("detail", "")).strip())
     return len(response.text.strip()) > 0
 
 
 def _ok_refusal(path: str, response) -> bool:  # type: ignore[no-untyped-def]
     if 400 <= response.status_code < 500:
         return _has_message(response)
-    return path.startswith("/ui/") and response.status_code == 200 and "alert-error" in response.text
+    # Pages and htmx fragments show the form again with the message (htmx swaps only 2xx answers).
+    return not path.startswith("/api/") and response.status_code == 200 and "alert-error" in response.text
 
 
 BODIES = {
@@ -72,6 +78,8 @@ def test_every_write_endpoint_refuses_bad_bodies(client, app, unchanged, kind: s
             continue
         if path.startswith("/ui/") and kind.endswith("json"):
             continue  # pages post forms; a JSON body there is the form parser's "empty form"
+        if path in FREE_LABEL_FORMS and kind == "traversal form":
+            continue  # its one field is a label, shown escaped and never a path: any printable name is valid
         response = client.request(method, _url(path), content=content, headers={"content-type": content_type})
         if not _ok_refusal(path, response):
             failures.append(f"{method} {path} -> {response.status_code} {response.text[:200]}")

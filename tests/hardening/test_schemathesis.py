@@ -26,6 +26,31 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     yield from make_studio("real", tmp_path_factory.mktemp("hard-schemathesis"))
 
 
+@pytest.fixture(scope="module")
+def app(studio: Studio, monkeypatch_module: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """schemathesis' in-process client always sends ``Host: testserver``: this app (and only it) also
+    answers that name; the Host check itself stays (tests/users covers it)."""
+    import json
+
+    from app.settings import reset_settings_cache
+    from app.web import create_app
+
+    monkeypatch_module.setenv("FTSTUDIO_ALLOWED_HOSTS", json.dumps(["localhost", "127.0.0.1", "testserver"]))
+    reset_settings_cache()
+    try:
+        application = create_app()
+    finally:
+        monkeypatch_module.undo()
+        reset_settings_cache()
+    yield application
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
 def _operations(app):  # type: ignore[no-untyped-def]
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     # Server-sent events stream for as long as a job lives: not a request/response operation to fuzz.

@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from tests.clients import token_for
 from tests.hardening.conftest import chat, jsonl, upload
 
 LIMIT = 1_000_000
@@ -67,9 +68,10 @@ def test_a_1_gib_stream_is_refused_after_reading_about_the_limit(studio, monkeyp
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": "/api/v1/datasets", "raw_path": b"/api/v1/datasets", "query_string": b"",
-        "root_path": "", "headers": [(b"host", b"testserver"),
+        "root_path": "", "headers": [(b"host", b"localhost"),
+                                     (b"authorization", f"Bearer {token_for()}".encode()),
                                      (b"content-type", b"multipart/form-data; boundary=b")],
-        "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1), "server": ("localhost", 80),
     }  # fmt: skip
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tests.clients import signin_url
 from tests.serving.conftest import ServedStudio
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -36,6 +37,7 @@ def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> N
         page = browser.new_page(viewport={"width": 1024, "height": 768})  # a tablet in landscape
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(signin_url(served.url, served.studio.data_dir))  # the one-time link `ftstudio up` prints
         page.goto(f"{served.url}/jobs/{served.job_id}?lang=en")
         page.click("#chat-with-model")
         page.wait_for_url("**/playground?job_id=*")
