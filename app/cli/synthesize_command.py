@@ -78,9 +78,15 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
 
 def synthesize(
     base_url: Annotated[
-        str, typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. https://host/v1")
-    ],
-    model: Annotated[str, typer.Option("--model", help="The model name the endpoint knows.")],
+        str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. https://host/v1")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="The model name the endpoint knows.")
+    ] = None,
+    deployment: Annotated[
+        int | None,
+        typer.Option("--deployment", help="One of the studio's own ready deployments (instead of a URL)."),
+    ] = None,
     topics: Annotated[str, typer.Option("--topics", help='Seed topics, comma-separated: "sleep,exams"')] = "",
     rows: Annotated[int, typer.Option("--rows", help="Target number of conversations.")] = 20,
     name: Annotated[str | None, typer.Option("--name", help="Name of the new dataset.")] = None,
@@ -110,11 +116,14 @@ def synthesize(
     after the upload's quality gate (validation, duplicates, review, split). Waits for the job."""
     if data_dir is not None and server is not None:
         raise typer.BadParameter("give --data-dir or --server, not both")
+    if (deployment is None) == (base_url is None):
+        raise typer.BadParameter("give --base-url (with --model) or --deployment, one of them")
     body: dict[str, Any] = {
         "base_url": base_url, "api_key": api_key, "model": model, "name": name, "rows": rows,
         "topics": [t for t in topics.split(",") if t.strip()], "template_id": template_id,
         "seed_dataset_id": seed_dataset, "turns": turns, "temperature": temperature,
         "rate_limit_per_minute": rate_limit, "price_per_1k_tokens": price, "backoff_base": backoff_base,
+        "deployment_id": deployment,
     }  # fmt: skip
     body = {k: v for k, v in body.items() if v is not None}
     job = _via_server(server, body, as_json) if server else _embedded(data_dir, body)
