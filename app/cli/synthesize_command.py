@@ -80,9 +80,7 @@ def synthesize(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. https://host/v1")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="The model name the endpoint knows.")
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="The model name the endpoint knows.")] = None,
     deployment: Annotated[
         int | None,
         typer.Option("--deployment", help="One of the studio's own ready deployments (instead of a URL)."),
