@@ -38,8 +38,12 @@ def faq_rows(path: Path) -> Path:
     with path.open("w", encoding="utf-8") as handle:
         for topic, (question, answer) in STORED.items():
             stored = json.dumps({"question": question, "answer": answer}, ensure_ascii=False)
-            row = {"messages": [{"role": "user", "content": f"主题：{topic}"},
-                                {"role": "assistant", "content": stored}]}
+            row = {
+                "messages": [
+                    {"role": "user", "content": f"主题：{topic}"},
+                    {"role": "assistant", "content": stored},
+                ]
+            }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
 
@@ -52,8 +56,9 @@ def deployment(served: ServedStudio, tmp_path_factory: pytest.TempPathFactory) -
             "/api/v1/datasets", files={"file": (path.name, handle)}, data={"val_set_size": "0"}
         )
     assert response.status_code == 201, response.text
-    return deploy(served.http, model_id=served.model_id, faq_dataset_id=response.json()["id"],
-                  faq_threshold=0.99)
+    return deploy(
+        served.http, model_id=served.model_id, faq_dataset_id=response.json()["id"], faq_threshold=0.99
+    )
 
 
 def counters_reach(http: httpx.Client, dep_id: int, requests: int, timeout: float = 30.0) -> dict:
@@ -71,9 +76,16 @@ def test_a_run_through_the_studios_own_deployment(served: ServedStudio, deployme
     http, before = served.http, deployment
     response = http.post(
         "/api/v1/datasets/synthesize",
-        json={"deployment_id": deployment["id"], "topics": [*GARBAGE, *STORED], "rows": 3,
-              "name": "from-my-deployment", "temperature": 0.0, "max_tokens": 24,
-              "rate_limit_per_minute": 6000, "backoff_base": 0.05},
+        json={
+            "deployment_id": deployment["id"],
+            "topics": [*GARBAGE, *STORED],
+            "rows": 3,
+            "name": "from-my-deployment",
+            "temperature": 0.0,
+            "max_tokens": 24,
+            "rate_limit_per_minute": 6000,
+            "backoff_base": 0.05,
+        },
     )
     assert response.status_code == 202, response.text
     job = wait_job(http, response.json()["id"], timeout=240)
@@ -103,8 +115,12 @@ def test_a_run_through_the_studios_own_deployment(served: ServedStudio, deployme
     assert run["dataset_id"] and run["version"] == 1
     version = http.get(f"/api/v1/datasets/{run['dataset_id']}/versions/1").json()
     lineage = version["report"]["synthesis"]
-    assert lineage["endpoint"] == {"kind": "deployment", "deployment_id": deployment["id"],
-                                   "base_url": f"{served.url}/v1", "model": deployment["served_model_name"]}
+    assert lineage["endpoint"] == {
+        "kind": "deployment",
+        "deployment_id": deployment["id"],
+        "base_url": f"{served.url}/v1",
+        "model": deployment["served_model_name"],
+    }
     assert lineage["model"] == deployment["served_model_name"]
     questions = set()
     for split in ("train", "val"):
@@ -118,8 +134,13 @@ def test_a_run_through_the_studios_own_deployment(served: ServedStudio, deployme
     assert not KEY.search(http.get(f"/api/v1/jobs/{job['id']}/job-events").content)
     assert not KEY.search(http.get(f"/api/v1/jobs/{job['id']}/logs").content)
     data_dir = served.studio.data_dir
-    scanned = [p for p in data_dir.rglob("*") if p.is_file() and p.stat().st_size < 50_000_000
-               and (p.suffix in {".log", ".jsonl", ".json", ".txt", ""} or "ftstudio.db" in p.name)]
+    scanned = [
+        p
+        for p in data_dir.rglob("*")
+        if p.is_file()
+        and p.stat().st_size < 50_000_000
+        and (p.suffix in {".log", ".jsonl", ".json", ".txt", ""} or "ftstudio.db" in p.name)
+    ]
     assert any("/runs/" in str(p) and p.name == "generated.jsonl" for p in scanned)
     for path in scanned:
         assert not KEY.search(path.read_bytes()), path
@@ -129,15 +150,18 @@ def test_a_run_through_the_studios_own_deployment(served: ServedStudio, deployme
 def test_members_only_use_their_own_deployments(served: ServedStudio, deployment: dict) -> None:  # noqa: F811
     data_dir = served.studio.data_dir
     with httpx.Client(base_url=served.url, headers=auth_headers(data_dir, user="mia"), timeout=30) as mia:
-        response = mia.post("/api/v1/datasets/synthesize",
-                            json={"deployment_id": deployment["id"], "topics": ["sleep"], "rows": 1})
+        response = mia.post(
+            "/api/v1/datasets/synthesize",
+            json={"deployment_id": deployment["id"], "topics": ["sleep"], "rows": 1},
+        )
         assert response.status_code == 404, response.text
         page = mia.get("/datasets/synthesize")
         assert page.status_code == 200 and deployment["served_model_name"] not in page.text
     page = served.http.get("/datasets/synthesize")
     assert f'value="{deployment["id"]}" data-model="{deployment["served_model_name"]}"' in page.text
     # a deployment and an external endpoint at once is refused, naming the problem
-    both = served.http.post("/api/v1/datasets/synthesize",
-                            json={"deployment_id": deployment["id"], "base_url": "http://example.com/v1",
-                                  "topics": ["sleep"]})
+    both = served.http.post(
+        "/api/v1/datasets/synthesize",
+        json={"deployment_id": deployment["id"], "base_url": "http://example.com/v1", "topics": ["sleep"]},
+    )
     assert both.status_code == 422 and "not both" in both.text
