@@ -22,8 +22,9 @@ from tests.serving.helpers import deploy
 
 pytestmark = pytest.mark.slow
 
-# A deployment key as serving mints it (KEY_PREFIX + token_urlsafe(32)); the stored prefix is only 10 chars.
-KEY = re.compile(rb"fts-[A-Za-z0-9_-]{30,}")
+# A deployment key as serving mints it (KEY_PREFIX + token_urlsafe(32): 43 characters). The database keeps
+# a 10-character prefix next to the key's sha256, which reads as one longer run of such characters.
+KEY = re.compile(rb"fts-[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 GARBAGE = ["sleep", "exams"]  # not in the FAQ set: the tiny model answers them
 STORED = {
     "roommates": ("My roommate is loud at night, what can I do?", "Agree on quiet hours together."),
