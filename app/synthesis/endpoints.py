@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.deps import Principal
-from app.errors import Conflict
+from app.errors import Conflict, InvalidInput
 from app.models import DeploymentStatus, Secret
 from app.serving.service import DeploymentService
 from app.settings import get_settings
@@ -34,11 +34,14 @@ def studio_base_url() -> str:
     return f"http://{host}:{settings.port}/v1"
 
 
-def deployment_endpoint(session: Session, user: Principal, deployment_id: int) -> tuple[str, str, str]:
+def deployment_endpoint(
+    session: Session, user: Principal, deployment_id: int, model: str | None = None
+) -> tuple[str, str, str]:
     """(base_url, api_key, served_model_name) of one of the user's ready deployments, with a fresh key.
 
     Serving keeps only key hashes, so a job needs a key of its own: minted here through the same service
-    function as POST /api/v1/deployments/{id}/keys. Another owner's deployment is a 404 (NotFound)."""
+    function as POST /api/v1/deployments/{id}/keys. Another owner's deployment is a 404 (NotFound); a
+    ``model`` other than the deployment's served name is a 422."""
     serving = DeploymentService(session)
     deployment = serving.get(user, deployment_id)
     if deployment.status != DeploymentStatus.READY:
@@ -47,6 +50,8 @@ def deployment_endpoint(session: Session, user: Principal, deployment_id: int) -
             field="deployment_id",
         )
     name = deployment.served_model_name
+    if model and model != name:  # checked before a key is minted for nothing
+        raise InvalidInput(f"Deployment {deployment_id} serves '{name}', not '{model}'.", field="model")
     _, key = serving.create_key(user, deployment_id)
     return studio_base_url(), key, name
 

@@ -137,11 +137,7 @@ class SynthesisService:
                 field="deployment_id",
             )
         assert request.deployment_id is not None
-        base_url, key, served = deployment_endpoint(self.session, user, request.deployment_id)
-        if request.model and request.model != served:
-            raise InvalidInput(
-                f"Deployment {request.deployment_id} serves '{served}', not '{request.model}'.", field="model"
-            )
+        base_url, key, served = deployment_endpoint(self.session, user, request.deployment_id, request.model)
         secret = Secret(owner_id=user.user_id, name=f"deployment {request.deployment_id}: {served}"[:300],
                         ciphertext=encrypt(key), hint=key[-4:])  # fmt: skip
         self.repo.add(secret)
@@ -256,7 +252,7 @@ class SynthesisService:
         base_url, model = request.base_url, request.model
         key = request.api_key.get_secret_value() if request.api_key else ""
         if request.deployment_id is not None:  # a key of its own, used once and not saved
-            base_url, key, model = deployment_endpoint(self.session, user, request.deployment_id)
+            base_url, key, model = deployment_endpoint(self.session, user, request.deployment_id, model)
         if not base_url:
             raise InvalidInput("Give the endpoint's base URL to try a call.", field="base_url")
         if not model:
