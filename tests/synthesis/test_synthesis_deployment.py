@@ -166,3 +166,8 @@ def test_members_only_use_their_own_deployments(served: ServedStudio, deployment
         json={"deployment_id": deployment["id"], "base_url": "http://example.com/v1", "topics": ["sleep"]},
     )
     assert both.status_code == 422 and "not both" in both.text
+    wrong = served.http.post(
+        "/api/v1/datasets/synthesize",
+        json={"deployment_id": deployment["id"], "model": "some-other-model", "topics": ["sleep"]},
+    )
+    assert wrong.status_code == 422 and deployment["served_model_name"] in wrong.text
