@@ -47,7 +47,7 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
 
     from app.cli.runtime import apply_flags, migrate
     from app.db import session_scope
-    from app.deps import current_principal
+    from app.deps import Principal
     from app.errors import StudioError
     from app.jobs.progress import build_job_read
     from app.jobs.repository import JobRepository
@@ -62,10 +62,14 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
         first = exc.errors()[0]
         raise typer.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     with session_scope() as session:
+        from app.users.service import UserService
+
         service = SynthesisService(session)
+        admin = UserService(session).local_admin()  # whoever holds the data dir acts as its local admin
+        principal = Principal(user_id=admin.id, role=admin.role, name=admin.name)
         try:
             # A private queue no worker listens to: this process runs the job, nobody else takes it.
-            job = service.create(current_principal(), request, queue=f"cli-{uuid.uuid4().hex[:8]}")
+            job = service.create(principal, request, queue=f"cli-{uuid.uuid4().hex[:8]}")
         except StudioError as exc:
             raise typer.BadParameter(exc.message) from None
         job_id = job.id
