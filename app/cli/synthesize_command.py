@@ -8,6 +8,7 @@ created in its database and run right here by the same supervisor a worker uses.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -51,10 +52,16 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
     from app.errors import StudioError
     from app.jobs.progress import build_job_read
     from app.jobs.repository import JobRepository
+    from app.settings import reset_settings_cache
     from app.synthesis.schemas import SynthesizeRequest
     from app.synthesis.service import SynthesisService
 
-    apply_flags(data_dir=data_dir)
+    settings = apply_flags(data_dir=data_dir)
+    # A private queue no worker listens to: this process runs the job, nobody else takes it. Known only
+    # to this process (jobs name known queues since the hardening merge).
+    private = f"cli-{uuid.uuid4().hex[:8]}"
+    os.environ["FTSTUDIO_QUEUES"] = json.dumps([*settings.queues, private])
+    reset_settings_cache()
     migrate()
     try:
         request = SynthesizeRequest(**body)
@@ -68,8 +75,7 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
         admin = UserService(session).local_admin()  # whoever holds the data dir acts as its local admin
         principal = Principal(user_id=admin.id, role=admin.role, name=admin.name)
         try:
-            # A private queue no worker listens to: this process runs the job, nobody else takes it.
-            job = service.create(principal, request, queue=f"cli-{uuid.uuid4().hex[:8]}")
+            job = service.create(principal, request, queue=private)
         except StudioError as exc:
             raise typer.BadParameter(exc.message) from None
         job_id = job.id

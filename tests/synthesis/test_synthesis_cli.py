@@ -32,6 +32,8 @@ def synthesize(
                "--api-key", API_KEY, "--model", "tiny", "--topics", ",".join(topics), "--rows", str(rows),
                "--name", name, "--temperature", "0", "--rate-limit", "6000", "--backoff-base", "0.05",
                *where, "--json"]  # fmt: skip
+    if token:  # a running studio signs the CLI in with a user token
+        env["FTSTUDIO_TOKEN"] = token
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
