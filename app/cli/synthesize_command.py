@@ -8,6 +8,7 @@ created in its database and run right here by the same supervisor a worker uses.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -47,14 +48,20 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
 
     from app.cli.runtime import apply_flags, migrate
     from app.db import session_scope
-    from app.deps import current_principal
+    from app.deps import Principal
     from app.errors import StudioError
     from app.jobs.progress import build_job_read
     from app.jobs.repository import JobRepository
+    from app.settings import reset_settings_cache
     from app.synthesis.schemas import SynthesizeRequest
     from app.synthesis.service import SynthesisService
 
-    apply_flags(data_dir=data_dir)
+    settings = apply_flags(data_dir=data_dir)
+    # A private queue no worker listens to: this process runs the job, nobody else takes it. Known only
+    # to this process (jobs name known queues since the hardening merge).
+    private = f"cli-{uuid.uuid4().hex[:8]}"
+    os.environ["FTSTUDIO_QUEUES"] = json.dumps([*settings.queues, private])
+    reset_settings_cache()
     migrate()
     try:
         request = SynthesizeRequest(**body)
@@ -62,10 +69,13 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
         first = exc.errors()[0]
         raise typer.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     with session_scope() as session:
+        from app.users.service import UserService
+
         service = SynthesisService(session)
+        admin = UserService(session).local_admin()  # whoever holds the data dir acts as its local admin
+        principal = Principal(user_id=admin.id, role=admin.role, name=admin.name)
         try:
-            # A private queue no worker listens to: this process runs the job, nobody else takes it.
-            job = service.create(current_principal(), request, queue=f"cli-{uuid.uuid4().hex[:8]}")
+            job = service.create(principal, request, queue=private)
         except StudioError as exc:
             raise typer.BadParameter(exc.message) from None
         job_id = job.id
@@ -78,9 +88,13 @@ def _embedded(data_dir: Path | None, body: dict[str, Any]) -> dict[str, Any]:
 
 def synthesize(
     base_url: Annotated[
-        str, typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. https://host/v1")
-    ],
-    model: Annotated[str, typer.Option("--model", help="The model name the endpoint knows.")],
+        str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. https://host/v1")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="The model name the endpoint knows.")] = None,
+    deployment: Annotated[
+        int | None,
+        typer.Option("--deployment", help="One of the studio's own ready deployments (instead of a URL)."),
+    ] = None,
     topics: Annotated[str, typer.Option("--topics", help='Seed topics, comma-separated: "sleep,exams"')] = "",
     rows: Annotated[int, typer.Option("--rows", help="Target number of conversations.")] = 20,
     name: Annotated[str | None, typer.Option("--name", help="Name of the new dataset.")] = None,
@@ -110,11 +124,14 @@ def synthesize(
     after the upload's quality gate (validation, duplicates, review, split). Waits for the job."""
     if data_dir is not None and server is not None:
         raise typer.BadParameter("give --data-dir or --server, not both")
+    if (deployment is None) == (base_url is None):
+        raise typer.BadParameter("give --base-url (with --model) or --deployment, one of them")
     body: dict[str, Any] = {
         "base_url": base_url, "api_key": api_key, "model": model, "name": name, "rows": rows,
         "topics": [t for t in topics.split(",") if t.strip()], "template_id": template_id,
         "seed_dataset_id": seed_dataset, "turns": turns, "temperature": temperature,
         "rate_limit_per_minute": rate_limit, "price_per_1k_tokens": price, "backoff_base": backoff_base,
+        "deployment_id": deployment,
     }  # fmt: skip
     body = {k: v for k, v in body.items() if v is not None}
     job = _via_server(server, body, as_json) if server else _embedded(data_dir, body)

@@ -113,6 +113,14 @@ class Caller:
                 ) from None
             except openai.APIError as exc:
                 raise EndpointError(f"The endpoint failed: {self._safe(exc)}", fatal=False) from None
+            if not hasattr(response, "choices"):
+                # The client hands back the body as text when it is not JSON: a sign-in page, a proxy's
+                # page or a redirect. Say so instead of crashing on it.
+                raise EndpointError(
+                    "The endpoint did not answer with an OpenAI chat completion (got "
+                    f"{redact(str(response), self.api_key)[:120]!r}); check the base URL.",
+                    fatal=True,
+                )
             if use_json:
                 self.json_supported = True
             choice = response.choices[0] if response.choices else None

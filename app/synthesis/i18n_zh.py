@@ -73,4 +73,13 @@ ZH_SYNTHESIS = {
     "rows after the quality gate": "行（经过质量检查后）",
     "Examples of unparsed answers": "无法解析的回答示例",
     "synthesis": "数据生成",
+    "or one of your deployments": "或您的某个部署",
+    "– external endpoint above –": "– 使用上面的外部端点 –",
+    (
+        "A deployment of this studio gets a key of its own for the run, stored encrypted; "
+        "its URL and model name are filled in."
+    ): "本工作室的部署会为这次生成单独签发一个密钥（加密保存），并自动填入其地址和模型名。",
+    "No ready deployment: deploy a model to generate data with it.": (
+        "没有就绪的部署：部署一个模型后即可用它生成数据。"
+    ),
 }

@@ -54,7 +54,9 @@ class SynthesizeRequest(BaseModel):
     api_key: SecretStr | None = Field(default=None, description="Stored encrypted; never returned.")
     secret_id: int | None = Field(default=None, description="A key saved by an earlier run.")
     deployment_id: int | None = Field(default=None, description="One of the studio's own deployments.")
-    model: str = Field(min_length=1, max_length=200)
+    model: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Required unless deployment_id is given."
+    )
     # prompt
     template_id: int | None = None
     template: TemplateFields | None = None

@@ -15,7 +15,7 @@ from app.jobs.service import JobService
 from app.models import Job, JobKind, JobStatus, Secret, SynthesisTemplate
 from app.synthesis import landing
 from app.synthesis.caller import Caller, EndpointError
-from app.synthesis.endpoints import EndpointUnavailable, deployment_endpoint
+from app.synthesis.endpoints import deployment_endpoint
 from app.synthesis.parsing import ParseError, parse_conversations
 from app.synthesis.prompts import (
     DEFAULT_TEMPLATE,
@@ -110,12 +110,11 @@ class SynthesisService:
 
     def _endpoint(self, user: Principal, request: SynthesizeRequest) -> dict[str, Any]:
         if request.deployment_id is not None:
-            try:  # the serving branch's seam; today it explains that deployments are not there yet
-                deployment_endpoint(self.session, user.user_id, request.deployment_id)
-            except EndpointUnavailable as exc:
-                raise InvalidInput(str(exc), field="deployment_id") from exc
+            return self._deployment(user, request)
         if not request.base_url:
             raise InvalidInput("Give the endpoint's base URL (e.g. https://host/v1).", field="base_url")
+        if not request.model:
+            raise InvalidInput("Give the model name the endpoint serves.", field="model")
         endpoint: dict[str, Any] = {"kind": "external", "base_url": request.base_url, "secret_id": None}
         if request.api_key is not None and request.api_key.get_secret_value():
             plain = request.api_key.get_secret_value()
@@ -129,9 +128,26 @@ class SynthesisService:
             endpoint["secret_id"] = request.secret_id
         return endpoint
 
+    def _deployment(self, user: Principal, request: SynthesizeRequest) -> dict[str, Any]:
+        """One of the studio's own deployments: a key minted for this job and kept as a synthesis Secret
+        (encrypted), the studio's /v1 URL, and the deployment's served model name as the model."""
+        if request.base_url or (request.api_key and request.api_key.get_secret_value()) or request.secret_id:
+            raise InvalidInput(
+                "Give either a deployment or an external endpoint (base URL and key), not both.",
+                field="deployment_id",
+            )
+        assert request.deployment_id is not None
+        base_url, key, served = deployment_endpoint(self.session, user, request.deployment_id, request.model)
+        secret = Secret(owner_id=user.user_id, name=f"deployment {request.deployment_id}: {served}"[:300],
+                        ciphertext=encrypt(key), hint=key[-4:])  # fmt: skip
+        self.repo.add(secret)
+        return {"kind": "deployment", "deployment_id": request.deployment_id, "base_url": base_url,
+                "secret_id": secret.id, "model": served}  # fmt: skip
+
     def _target(self, user: Principal, request: SynthesizeRequest) -> dict[str, Any]:
         if request.dataset_id is None:
-            return {"name": request.name or f"synthetic {request.model}"[:200]}
+            source = request.model or f"deployment {request.deployment_id}"
+            return {"name": request.name or f"synthetic {source}"[:200]}
         dataset = DatasetRepository(self.session).get(user.user_id, request.dataset_id)
         if dataset is None:
             raise NotFound(f"Dataset {request.dataset_id} does not exist.", field="dataset_id")
@@ -146,7 +162,7 @@ class SynthesisService:
         endpoint = self._endpoint(user, request)  # last: a request that fails above saves no key
         config = {
             "endpoint": endpoint,
-            "model": request.model,
+            "model": endpoint.get("model") or request.model,
             "template": template,
             "seeds": seeds,
             "target_rows": request.rows,
@@ -233,9 +249,14 @@ class SynthesisService:
         result = PreviewRead(messages=messages)
         if not request.call:
             return result
-        if not request.base_url:
-            raise InvalidInput("Give the endpoint's base URL to try a call.", field="base_url")
+        base_url, model = request.base_url, request.model
         key = request.api_key.get_secret_value() if request.api_key else ""
+        if request.deployment_id is not None:  # a key of its own, used once and not saved
+            base_url, key, model = deployment_endpoint(self.session, user, request.deployment_id, model)
+        if not base_url:
+            raise InvalidInput("Give the endpoint's base URL to try a call.", field="base_url")
+        if not model:
+            raise InvalidInput("Give the model name the endpoint serves.", field="model")
         if not key and request.secret_id is not None:
             secret = self.repo.secret(user.scope_owner_id, request.secret_id)
             if secret is None:
@@ -244,7 +265,7 @@ class SynthesisService:
                 key = decrypt(secret.ciphertext)
             except SecretUnreadable as exc:
                 raise InvalidInput(str(exc), field="secret_id") from exc
-        caller = Caller(base_url=request.base_url, api_key=key, model=request.model,
+        caller = Caller(base_url=base_url, api_key=key, model=model,
                         temperature=request.temperature, max_tokens=request.max_tokens,
                         json_mode=request.json_mode, max_retries=min(request.max_retries, 2),
                         backoff_base=min(request.backoff_base, 2.0), timeout=60.0)  # fmt: skip

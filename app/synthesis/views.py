@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
@@ -15,7 +16,8 @@ from app.datasets.service import DatasetService
 from app.deps import CurrentUser, SessionDep
 from app.errors import InvalidInput, StudioError
 from app.jobs.service import JobService
-from app.models import JobStatus
+from app.models import DeploymentStatus, JobStatus
+from app.serving.service import DeploymentService
 from app.synthesis.prompts import DEFAULT_TEMPLATE, PARTS
 from app.synthesis.repository import SynthesisRepository
 from app.synthesis.schemas import PreviewRequest, ResumeSynthesis, SynthesizeRequest, TemplateFields
@@ -26,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 NUMBERS = ("rows", "turns", "temperature", "max_tokens", "rate_limit_per_minute", "price_per_1k_tokens",
            "near_dup_threshold", "val_set_size", "seed_dataset_id", "seed_version", "seed_limit",
-           "template_id", "secret_id", "dataset_id")  # fmt: skip
+           "template_id", "secret_id", "dataset_id", "deployment_id")  # fmt: skip
 TEXTS = ("name", "base_url", "api_key", "model", "seed_mode", "json_mode", "dedup")
 
 
@@ -73,6 +75,9 @@ def _page_context(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
         "secrets": repo.secrets(user.scope_owner_id),
         "datasets": DatasetService(session).list(user.user_id),
         "runs": SynthesisService(session).list(user)[:20],
+        "deployments": [
+            d for d in DeploymentService(session).list(user) if d.status == DeploymentStatus.READY
+        ],
         "default": DEFAULT_TEMPLATE,
     }
 
@@ -86,7 +91,10 @@ def synthesize_page(request: Request, session: SessionDep, user: CurrentUser) ->
 async def preview_fragment(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     form = await request.form()
     try:
-        preview = SynthesisService(session).preview(user, parse_form(form, PreviewRequest))
+        # In a thread: a preview of the studio's own deployment calls this same web server's /v1.
+        preview = await run_in_threadpool(
+            SynthesisService(session).preview, user, parse_form(form, PreviewRequest)
+        )
     except StudioError as exc:
         return render(request, "_error.html", message=exc.message, field=exc.field)
     return render(request, "synthesis/_preview.html", preview=preview)

@@ -41,7 +41,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 PUBLIC_PATHS = {"/login", "/logout", "/auth/link", "/api/v1/health", "/openapi.json", "/docs", "/redoc"}
-PUBLIC_PREFIXES = ("/static/", "/docs/")
+# /v1/ is the OpenAI-compatible API: it checks its own per-deployment keys (app/serving/service.py
+# authorize), which are not user tokens, so this middleware must let them through to it.
+PUBLIC_PREFIXES = ("/static/", "/docs/", "/v1/")
 NO_PRINCIPAL_PATHS = {"/api/v1/health"}
 NO_PRINCIPAL_PREFIXES = ("/static/",)
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]

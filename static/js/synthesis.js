@@ -4,6 +4,24 @@
   "use strict";
   var FIELDS = { role: "synth-role", requirements: "synth-requirements", limits: "synth-limits",
     output_format: "synth-output-format", prompt: "synth-prompt", name: "synth-template-name" };
+  // A studio deployment replaces the external endpoint: its fields are switched off (not sent).
+  var ENDPOINT = ["synth-base-url", "synth-api-key", "synth-secret", "synth-model"];
+  document.addEventListener("change", function (event) {
+    var picked = event.target;
+    if (!picked || picked.id !== "synth-deployment") return;
+    var option = picked.options[picked.selectedIndex];
+    ENDPOINT.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (!el) return;
+      el.disabled = !!picked.value;
+      if (el.hasAttribute("required") || el.hasAttribute("data-required")) {
+        el.setAttribute("data-required", "1");
+        if (picked.value) el.removeAttribute("required"); else el.setAttribute("required", "");
+      }
+    });
+    var model = document.getElementById("synth-model");
+    if (model && picked.value) model.value = option.getAttribute("data-model") || "";
+  });
   document.addEventListener("change", function (event) {
     var select = event.target;
     if (!select || select.id !== "synth-template-select" || !select.value) return;

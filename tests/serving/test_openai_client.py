@@ -115,9 +115,13 @@ def test_counters_reach_the_deployment(served: ServedStudio, base: tuple[dict, o
 
 def test_ftstudio_deploy_prints_a_working_key(served: ServedStudio) -> None:
     import json
+    import os
     import subprocess
     import sys
 
+    # The CLI signs in with FTSTUDIO_TOKEN when it talks to a server (the embedded token file is only found
+    # with --data-dir); the fixture's own client already holds a token for the local admin.
+    token = served.http.headers["authorization"].split(" ", 1)[1]
     done = subprocess.run(
         [
             sys.executable,
@@ -136,6 +140,7 @@ def test_ftstudio_deploy_prints_a_working_key(served: ServedStudio) -> None:
         text=True,
         timeout=180,
         check=False,
+        env={**os.environ, "FTSTUDIO_TOKEN": token},
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

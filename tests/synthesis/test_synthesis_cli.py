@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 KEYS = {"job_id", "dataset_id", "version", "num_rows", "num_unparsed"}
 
 
-def synthesize(endpoint: Any, *where: str, topics: list[str], rows: int, name: str) -> dict[str, Any]:
+def synthesize(
+    endpoint: Any, *where: str, topics: list[str], rows: int, name: str, token: str | None = None
+) -> dict[str, Any]:
     import os
 
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "FTSTUDIO_DATA_DIR")}
@@ -30,6 +32,8 @@ def synthesize(endpoint: Any, *where: str, topics: list[str], rows: int, name: s
                "--api-key", API_KEY, "--model", "tiny", "--topics", ",".join(topics), "--rows", str(rows),
                "--name", name, "--temperature", "0", "--rate-limit", "6000", "--backoff-base", "0.05",
                *where, "--json"]  # fmt: skip
+    if token:  # a running studio signs the CLI in with a user token
+        env["FTSTUDIO_TOKEN"] = token
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -64,9 +68,10 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStudio]:
 def test_cli_with_a_running_studio(endpoint: Any, up: EmbeddedStudio) -> None:
     import httpx
 
-    from tests.clients import auth_headers
+    from tests.clients import auth_headers, token_for
 
-    out = synthesize(endpoint, "--server", up.url, topics=TOPICS[15:17], rows=2, name="cli-server")
+    out = synthesize(endpoint, "--server", up.url, topics=TOPICS[15:17], rows=2, name="cli-server",
+                     token=token_for(None, up.data_dir))  # fmt: skip
     assert set(out) == KEYS and out["num_rows"] == 2 and out["version"] == 1
     url = f"{up.url}/api/v1/datasets/{out['dataset_id']}"
     dataset = httpx.get(url, headers=auth_headers(up.data_dir)).json()
@@ -87,6 +92,9 @@ def test_generate_from_the_page_in_a_browser(endpoint: Any, up: EmbeddedStudio) 
             executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
         )
         page = browser.new_page()
+        from tests.clients import signin_url
+
+        page.goto(signin_url(up.url, up.data_dir))  # accounts: the page needs a signed-in browser
         page.goto(f"{up.url}/datasets/synthesize?lang=en")
         page.fill("#synth-template-name", "browser-template")
         page.fill("#synth-role", "A role written in the browser.")

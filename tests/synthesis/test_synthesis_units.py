@@ -75,3 +75,37 @@ def test_redact_removes_the_key_and_echoed_pieces() -> None:
     message = f"Incorrect API key provided: sk-proj-********abcdefXYZ; full {key}"
     cleaned = redact(message, key)
     assert key not in cleaned and "abcdefXYZ" not in cleaned
+
+
+def test_an_endpoint_answering_a_page_is_reported_not_crashed_on() -> None:
+    """Found wiring the studio's own deployments: a sign-in page (HTML, 200) came back where a completion
+    was expected, the client handed it over as text, and the child crashed with an AttributeError."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from app.synthesis.caller import Caller, EndpointError
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = b"<html><body>Sign in</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        caller = Caller(base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="k" * 20, model="m")
+        with pytest.raises(EndpointError) as raised:
+            caller.chat([{"role": "user", "content": "hi"}])
+        assert raised.value.fatal and "not answer with an OpenAI chat completion" in str(raised.value)
+        assert "Sign in" in str(raised.value)
+    finally:
+        server.shutdown()
+        server.server_close()
