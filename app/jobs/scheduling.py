@@ -11,7 +11,6 @@ one job exactly one gets rowcount 1, on SQLite and PostgreSQL alike. A Celery me
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -298,13 +297,3 @@ def wake(jobs: Iterable[Job]) -> None:
             enqueue_job(job.id, job.queue)
         except Exception as exc:  # the broker blinks: the sweep tries again
             log.warning("could not wake a worker for job %s: %s", job.id, exc)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
