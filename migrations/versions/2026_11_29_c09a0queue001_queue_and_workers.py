@@ -1,7 +1,7 @@
 """queue: job priority, attempts and requested resources; worker draining, devices and current job
 
 Revision ID: c09a0queue001
-Revises: 3a96d734be87
+Revises: c11a0users001
 Create Date: 2026-11-29 21:30:00
 """
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 """deployments keys conversations
 
 Revision ID: c10a0serve001
-Revises: 3a96d734be87
+Revises: c09a0queue001
 Create Date: 2026-11-29 21:15:21.505814
 """
 from collections.abc import Sequence

@@ -1,7 +1,7 @@
 """synthesis: encrypted secrets and prompt templates
 
 Revision ID: c13a0synth001
-Revises: 3a96d734be87
+Revises: c10a0serve001
 Create Date: 2026-11-29 21:30:00
 """
 
