@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clients import auth_headers
+from tests.clients import auth_headers, signin_url
 from tests.spine.conftest import write_dataset
 from tests.spine.embedded_server import EmbeddedStudio
 
@@ -62,6 +62,7 @@ def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(signin_url(embedded.url, embedded.data_dir))  # pages need sign-in: the one-time link
         # Opened while the first job is queued or starting: the charts grow from the live stream.
         page.goto(f"{embedded.url}/jobs/{first}?lang=en")
         page.wait_for_selector("#loss-chart canvas", timeout=30_000)

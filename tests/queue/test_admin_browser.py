@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.migrations import REPO_ROOT
+from tests.clients import signin_url
 from tests.queue.helpers import add_sleep_jobs, job_row, start_worker, wait_registered, wait_until
 from tests.spine.embedded_server import free_port
 
@@ -58,6 +59,7 @@ def test_admin_page_lists_workers_and_a_job_moved_to_the_top_starts_next(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
         )
         page = browser.new_page()
+        page.goto(signin_url(url, studio.data_dir))  # pages need sign-in: the one-time link `up` prints
         page.goto(f"{url}/admin?lang=en")
         row = page.locator(f'#admin-workers tr[data-worker-id="{worker_id}"]')
         assert "online" in row.inner_text() and "CPU" in row.inner_text()
