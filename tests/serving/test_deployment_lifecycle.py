@@ -57,7 +57,7 @@ def test_bad_requests_name_the_problem(served: ServedStudio) -> None:
 
 
 def test_two_adapters_share_one_base_and_answer_differently(served: ServedStudio) -> None:
-    early = deploy(served.http, job_id=served.job_id, checkpoint="checkpoint-6")
+    early = deploy(served.http, job_id=served.job_id, checkpoint="checkpoint-2")
     final = deploy(served.http, job_id=served.job_id)
     try:
         assert (
