@@ -42,6 +42,10 @@ def run_child(run_dir: Path, model_dir: Path, method: str, timeout: int = 420, *
         "save_steps": 100,
         "max_seq_length": 64,
         "learning_rate": 1e-2,
+        # One row per example and one micro-batch per step: the epoch arithmetic below counts rows (the job
+        # defaults pack rows and accumulate 2 micro-batches since the training-defaults work).
+        "packing": False,
+        "gradient_accumulation_steps": 1,
         **hp,
     }
     config = {
