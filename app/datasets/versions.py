@@ -13,7 +13,7 @@ from app.datasets.schemas import NewVersionRequest
 from app.datasets.service import DatasetService, do_split
 from app.datasets.storage import read_rows, remove_version_folder, write_version_files
 from app.errors import InvalidInput
-from app.models import DatasetVersion
+from app.models import Dataset, DatasetVersion
 
 MAX_LISTED = 1000  # ids listed in a report; counts are always complete
 
@@ -79,8 +79,6 @@ class VersionService:
         kept = [r for r in rows if str(r["id"]) not in dropped]
         if not kept:
             raise InvalidInput("Dropping these rows would leave the dataset empty.", field="drop_row_ids")
-        train, val = do_split(kept, split)
-        number = max(v.version for v in dataset.versions) + 1
         parent_report = base.report or {}
         review = parent_report.get("review") or {}
         report = {
@@ -96,30 +94,47 @@ class VersionService:
                 "dropped_ids": sorted(dropped)[:MAX_LISTED],
             },
         }
-        version = DatasetVersion(
-            dataset_id=dataset.id,
-            version=number,
-            parent_version_id=base.id,
-            content_hash=content_hash(kept),
-            path="",
-            original_filename=base.original_filename,
-            file_type=base.file_type,
-            format=base.format,
-            encoding=base.encoding,
-            num_rows=len(kept),
-            num_invalid=base.num_invalid,
-            num_train=len(train),
-            num_val=len(val),
-            split={**split, "near_dup_threshold": (base.split or {}).get("near_dup_threshold", 0.8)},
-            report=report,
-            note=request.note,
-        )
-        version.path = write_version_files(dataset.id, number, kept, train, val)
-        dataset.versions.append(version)
-        try:
-            self.session.commit()
-        except BaseException:
-            self.session.rollback()
-            remove_version_folder(version.path)
-            raise
-        return version
+        return commit_derived_version(self.session, dataset, base, kept, split, report, request.note)
+
+
+def commit_derived_version(
+    session: Session,
+    dataset: Dataset,
+    base: DatasetVersion,
+    rows: list[dict[str, Any]],
+    split: dict[str, Any],
+    report: dict[str, Any],
+    note: str | None,
+) -> DatasetVersion:
+    """The next version of ``dataset`` made from ``base``: ``rows`` split with ``split``, files written, row
+    committed; a failed commit removes the files again. Review and the playground's "save as data" both
+    derive versions this way."""
+    train, val = do_split(rows, split)
+    number = max(v.version for v in dataset.versions) + 1
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        version=number,
+        parent_version_id=base.id,
+        content_hash=content_hash(rows),
+        path="",
+        original_filename=base.original_filename,
+        file_type=base.file_type,
+        format=base.format,
+        encoding=base.encoding,
+        num_rows=len(rows),
+        num_invalid=base.num_invalid,
+        num_train=len(train),
+        num_val=len(val),
+        split={**split, "near_dup_threshold": (base.split or {}).get("near_dup_threshold", 0.8)},
+        report=report,
+        note=note,
+    )
+    version.path = write_version_files(dataset.id, number, rows, train, val)
+    dataset.versions.append(version)
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        remove_version_folder(version.path)
+        raise
+    return version

@@ -11,10 +11,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
-from app.datasets.ingest import content_hash, conversation_stats
+from app.datasets.ingest import conversation_stats
 from app.datasets.schemas import UploadOptions
-from app.datasets.service import DatasetService, do_split
-from app.datasets.storage import read_rows, remove_version_folder, write_version_files
+from app.datasets.service import DatasetService
+from app.datasets.storage import read_rows
+from app.datasets.versions import commit_derived_version
 from app.deps import Principal
 from app.errors import InvalidInput, NotFound
 from app.models import Conversation, DatasetVersion, Deployment
@@ -123,35 +124,9 @@ def _append_version(
     rows.append(row)
     split = {k: (base.split or {}).get(k) for k in ("val_set_size", "val_set_rate", "seed")}
     split["seed"] = 42 if split["seed"] is None else split["seed"]
-    train, val = do_split(rows, split)
-    number = max(v.version for v in dataset.versions) + 1
-    version = DatasetVersion(
-        dataset_id=dataset.id,
-        version=number,
-        parent_version_id=base.id,
-        content_hash=content_hash(rows),
-        path="",
-        original_filename=base.original_filename,
-        file_type=base.file_type,
-        format=base.format,
-        encoding=base.encoding,
-        num_rows=len(rows),
-        num_invalid=base.num_invalid,
-        num_train=len(train),
-        num_val=len(val),
-        split={**split, "near_dup_threshold": (base.split or {}).get("near_dup_threshold", 0.8)},
-        report={
-            "stats": conversation_stats(rows),
-            "derived": {"from_version": base.version, "added": [row["id"]]},
-        },
-        note=f"added conversation {row['id']} from the playground",
-    )
-    version.path = write_version_files(dataset.id, number, rows, train, val)
-    dataset.versions.append(version)
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        remove_version_folder(version.path)
-        raise
-    return version
+    report = {
+        "stats": conversation_stats(rows),
+        "derived": {"from_version": base.version, "added": [row["id"]]},
+    }
+    note = f"added conversation {row['id']} from the playground"
+    return commit_derived_version(session, dataset, base, rows, split, report, note)
