@@ -4,6 +4,8 @@ the studio's own database, sent as ``Authorization: Bearer``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,30 @@ def browser_client(app: Any, *, user: str, password: str, **kwargs: Any) -> Test
     assert found, "base.html does not send the CSRF token with htmx requests"
     client.csrf = found.group(1)  # type: ignore[attr-defined]
     return client
+
+
+@contextmanager
+def sqlite_studio_client(data_dir: Path) -> Iterator[TestClient]:
+    """The real app on a fresh SQLite studio in ``data_dir`` (migrated), signed in as the local admin; the
+    environment it changed is put back afterwards."""
+    import os
+
+    from app.migrations import upgrade_to_head
+    from app.settings import get_settings, reset_settings_cache
+
+    keys = ("FTSTUDIO_DATA_DIR", "DATABASE_URL")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ["FTSTUDIO_DATA_DIR"] = str(data_dir)
+    os.environ.pop("DATABASE_URL", None)
+    reset_settings_cache()
+    try:
+        upgrade_to_head(get_settings().sqlalchemy_url)
+        with studio_client() as client:
+            yield client
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_settings_cache()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,24 +36,7 @@ def bench_model_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def studio_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """The real FastAPI app (all routers) on a fresh SQLite database in a temp data dir."""
-    from app.migrations import upgrade_to_head
-    from app.settings import get_settings, reset_settings_cache
+    from tests.clients import sqlite_studio_client
 
-    keys = ("FTSTUDIO_DATA_DIR", "DATABASE_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["FTSTUDIO_DATA_DIR"] = str(tmp_path_factory.mktemp("studio"))
-    os.environ.pop("DATABASE_URL", None)
-    reset_settings_cache()
-    try:
-        upgrade_to_head(get_settings().sqlalchemy_url)
-        from tests.clients import studio_client as signed_in_client
-
-        with signed_in_client() as client:
-            yield client
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()
+    with sqlite_studio_client(tmp_path_factory.mktemp("studio")) as client:
+        yield client

@@ -5,7 +5,6 @@ a test."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -23,26 +22,10 @@ MODEL = "Qwen/Qwen2-7B"
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """The real FastAPI app on a fresh SQLite data dir, through tests/clients.py."""
-    from app.migrations import upgrade_to_head
-    from app.settings import get_settings, reset_settings_cache
-    from tests.clients import studio_client
+    from tests.clients import sqlite_studio_client
 
-    keys = ("FTSTUDIO_DATA_DIR", "DATABASE_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["FTSTUDIO_DATA_DIR"] = str(tmp_path_factory.mktemp("studio"))
-    os.environ.pop("DATABASE_URL", None)
-    reset_settings_cache()
-    try:
-        upgrade_to_head(get_settings().sqlalchemy_url)
-        with studio_client() as client:
-            yield client
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()
+    with sqlite_studio_client(tmp_path_factory.mktemp("studio")) as client:
+        yield client
 
 
 def _set_workers(accelerators: list[dict], devices: list[list[dict]] | None = None) -> None:
