@@ -1,18 +1,20 @@
-"""Tokens/s and peak memory of each training method through the studio's code, against a bare Hugging Face
-Trainer + PEFT script doing the same training, in the same run (goal: studio / bare >= 0.97 per method).
+"""Tokens/s and peak memory of each training method through the studio's real training child, against a bare
+Hugging Face Trainer + PEFT script doing the same training, in the same run (goal: studio / bare >= 0.97).
 
     .venv/bin/python benchmarks/methods.py                       # SmolLM2-135M if the demo model is at hand
     .venv/bin/python benchmarks/methods.py --random-model        # else / or: a ~100M random-init Llama
     .venv/bin/python benchmarks/methods.py --methods lora,full --steps 8 --repeats 3
 
-Each (method, side) runs in its own process (peak RSS is then that run's own), sides alternate and repeat so
-machine drift hits both alike; the reported tokens/s is the median over repeats of the steady-state steps
-(the first step, with its lazy allocations, is excluded). Both sides: same model, dtype fp32, random token
-batches, batch 2 x seq 128, the job's default optimizer (fused AdamW) on both sides, the same LoRA / prompt /
-IA3 settings; peaks are VmHWM (worker/peak_rss.py). Still not the real child on the studio side: its model and
-TrainingArguments code, not its data path (issue #12 asks for the child; not done). The adapter baseline
-wraps the MLP
-in a plain module (the studio uses a forward hook); freeze and full baselines set requires_grad by hand.
+Studio side: ``python -m worker.training.sft --config`` exactly as a worker starts it (data file, chat
+template, collator, callbacks, metrics.jsonl), its tokens/s read from the per-step ``train`` events. Bare
+side: the same rows through the model's chat template, cut at the same length, a plain Trainer. Every row is
+longer than ``--seq-len`` tokens, so every sequence is exactly that long on both sides (no padding, same
+work per step); packing and dialogue windows are off on the studio side for the same reason. Both: fp32,
+batch x 1 accumulation, the job's default optimizer (fused AdamW), the same LoRA / prompt / IA3 settings.
+Each (method, side) runs in its own process (peak = VmHWM, worker/peak_rss.py), sides alternate and repeat so
+machine drift hits both alike; tokens/s is the median over repeats of the steady steps (the first step, with
+its lazy allocations, excluded). The adapter baseline wraps the MLP in a plain module (the studio uses a
+forward hook); freeze and full baselines set requires_grad by hand. Raw results: results/methods.json.
 """
 
 from __future__ import annotations
@@ -48,23 +50,36 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-class TokenData:
-    def __init__(self, vocab: int, rows: int, length: int) -> None:
-        import torch
+def write_rows(path: Path, rows: int) -> None:
+    """Chat rows whose reply is far longer than any benchmark sequence (every row gets cut at --seq-len)."""
+    reply = "谢谢你愿意说出来。我们可以一起看看这件事对你意味着什么，" * 40
+    lines = [
+        json.dumps(
+            {"messages": [{"role": "user", "content": f"第{i}个问题：我最近总是睡不好。"},
+                          {"role": "assistant", "content": reply}]},
+            ensure_ascii=False,
+        )
+        for i in range(rows)
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-        self.ids = torch.randint(0, vocab, (rows, length), generator=torch.Generator().manual_seed(0))
+
+class ChatRows:
+    """The rows as the bare script sees them: chat template, cut at seq, labels = inputs."""
+
+    def __init__(self, tokenizer: Any, path: Path, seq: int) -> None:
+        self.features = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            messages = json.loads(line)["messages"]
+            ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
+            ids = list(ids["input_ids"] if isinstance(ids, dict) else ids)[:seq]
+            self.features.append({"input_ids": ids, "labels": ids, "attention_mask": [1] * len(ids)})
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.features)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
-        return {
-            "input_ids": self.ids[i],
-            "labels": self.ids[i],
-            "attention_mask": torch.ones_like(self.ids[i]),
-        }
+        return self.features[i]
 
 
 def _bare_model(method: str, model_path: str) -> Any:
@@ -158,57 +173,54 @@ def _bare_model(method: str, model_path: str) -> Any:
     return model  # full
 
 
-def _studio_model_and_args(method: str, model_path: str, run_dir: Path, hp_extra: dict[str, Any]) -> Any:
-    from transformers import AutoModelForCausalLM
+def studio_run(method: str, model_path: str, data: Path, steps: int, batch: int, seq: int) -> dict[str, Any]:
+    """The real training child on ``data``; steady tokens/s from its per-step train events."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-studio-{method}-"))
+    hp = {
+        **SETTINGS, "max_steps": steps, "per_device_train_batch_size": batch,
+        "gradient_accumulation_steps": 1, "max_seq_length": seq, "packing": False,
+        "split_long_dialogues": False, "logging_steps": 1,
+        "save_steps": 1_000_000, "collapse_action": "flag", "quick_eval_every_n_checkpoints": 0,
+    }  # fmt: skip
+    config = {
+        "job_id": f"bench-{method}", "run_dir": str(run_dir), "method": method,
+        "base_model": {"path": model_path}, "dataset": {"train_path": str(data)}, "hyperparameters": hp,
+    }  # fmt: skip
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    end = events[-1] if events else {}
+    if done.returncode != 0 or end.get("status") != "succeeded":
+        raise RuntimeError(f"studio child failed ({done.returncode}): {end or done.stderr[-1500:]}")
+    rates = [e["tokens_per_second"] for e in events if e.get("event") == "train"][1:]
+    # Every step carries batch x seq tokens, so the steady rate is the harmonic mean of the step rates.
+    return {
+        "tokens_per_second": len(rates) / sum(1 / r for r in rates),
+        "peak_rss_mb": end["peak_memory_bytes"] / 2**20,
+    }
 
-    from app.jobs.hyperparameters import TrainHyperparameters
-    from worker.training.methods import get_method
-    from worker.training.sft import core_training_arguments
 
-    hp = TrainHyperparameters(**SETTINGS, **hp_extra)
-    module = get_method(method)
-    model = AutoModelForCausalLM.from_pretrained(model_path, **module.load_kwargs(hp))
-    model.config.use_cache = False
-    model = module.prepare(model, hp, method_id=method)
-    args = core_training_arguments(hp, run_dir, has_eval=False, method=method)
-    args.update(module.training_arguments(hp, run_dir))
-    return model, args
-
-
-def child(side: str, method: str, model_path: str, steps: int, batch: int, seq: int) -> dict[str, Any]:
+def child(method: str, model_path: str, data: Path, steps: int, batch: int, seq: int) -> dict[str, Any]:
+    """The bare script (its own process, so its peak RSS is its own)."""
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 
     from app.jobs.hyperparameters import TrainHyperparameters
     from worker.peak_rss import peak_rss_bytes
 
     torch.manual_seed(0)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{side}-{method}-"))
-    common = {
-        "max_steps": steps,
-        "per_device_train_batch_size": batch,
-        "save_strategy": "no",
-        "logging_steps": 1,
-        "gradient_accumulation_steps": 1,  # the job default accumulates 2: both sides run 1
-    }
-    if side == "studio":
-        hp_extra = {"max_steps": steps, "per_device_train_batch_size": batch}
-        model, args = _studio_model_and_args(method, model_path, run_dir, hp_extra)
-        args.update(common)
-    else:
-        model = _bare_model(method, model_path)
-        args = {
-            "output_dir": str(run_dir),
-            "learning_rate": SETTINGS["learning_rate"],
-            "report_to": "none",
-            "disable_tqdm": True,
-            "use_cpu": not torch.cuda.is_available(),
-            "lr_scheduler_type": "cosine",
-            # The same optimizer as the studio side (the job default), or the comparison measures optimizers.
-            "optim": TrainHyperparameters().optim,
-            "seed": 42,
-            **common,
-        }
+    run_dir = Path(tempfile.mkdtemp(prefix=f"bench-bare-{method}-"))
+    model = _bare_model(method, model_path)
+    args = {
+        "output_dir": str(run_dir), "max_steps": steps, "per_device_train_batch_size": batch,
+        "gradient_accumulation_steps": 1, "save_strategy": "no", "logging_steps": 1,
+        "learning_rate": SETTINGS["learning_rate"], "report_to": "none", "disable_tqdm": True,
+        "use_cpu": not torch.cuda.is_available(), "lr_scheduler_type": "cosine", "seed": 42,
+        # The same optimizer as the studio side (the job default), or the comparison measures optimizers.
+        "optim": TrainHyperparameters().optim, "remove_unused_columns": False,
+    }  # fmt: skip
     times: list[float] = []
 
     class StepTimer(TrainerCallback):
@@ -218,8 +230,8 @@ def child(side: str, method: str, model_path: str, steps: int, batch: int, seq: 
         def on_step_end(self, *a: Any, **k: Any) -> None:
             times[-1] = time.perf_counter() - times[-1]
 
-    data = TokenData(model.config.vocab_size, steps * batch, seq)
-    Trainer(model=model, args=TrainingArguments(**args), train_dataset=data, callbacks=[StepTimer()]).train()
+    rows = ChatRows(AutoTokenizer.from_pretrained(model_path), data, seq)
+    Trainer(model=model, args=TrainingArguments(**args), train_dataset=rows, callbacks=[StepTimer()]).train()
     steady = times[1:]
     return {
         "tokens_per_second": batch * seq * len(steady) / sum(steady),
@@ -250,59 +262,62 @@ def _model_path(random_model: bool) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", nargs=6, metavar=("SIDE", "METHOD", "MODEL", "STEPS", "BATCH", "SEQ"))
+    parser.add_argument("--child", nargs=6, metavar=("METHOD", "MODEL", "DATA", "STEPS", "BATCH", "SEQ"))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--random-model", action="store_true")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "methods.json")
     args = parser.parse_args()
     if args.child:
-        side, method, model, steps, batch, seq = args.child
-        print(json.dumps(child(side, method, model, int(steps), int(batch), int(seq))))
+        method, model, data, steps, batch, seq = args.child
+        print(json.dumps(child(method, model, Path(data), int(steps), int(batch), int(seq))))
         return 0
 
     model = _model_path(args.random_model)
+    data = Path(tempfile.mkdtemp(prefix="bench-methods-")) / "rows.jsonl"
+    write_rows(data, args.steps * args.batch)
     print(
         f"model {model}; {args.steps} steps (first excluded), batch {args.batch}, seq {args.seq_len}, "
-        f"{args.repeats} repeats, {os.cpu_count()} CPUs",
+        f"{args.repeats} repeats, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     print(
         f"{'method':<8} {'studio tok/s':>13} {'bare tok/s':>11} {'ratio':>6} {'studio MB':>10} {'bare MB':>8}"
     )
+    raw: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "model": model, "methods": {}}
     worst = float("inf")
     for method in args.methods.split(","):
         results: dict[str, list[dict[str, float]]] = {"studio": [], "bare": []}
         for rep in range(args.repeats):
             for side in ("studio", "bare") if rep % 2 == 0 else ("bare", "studio"):
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    side,
-                    method,
-                    model,
-                    str(args.steps),
-                    str(args.batch),
-                    str(args.seq_len),
-                ]
+                if side == "studio":
+                    results[side].append(
+                        studio_run(method, model, data, args.steps, args.batch, args.seq_len)
+                    )
+                    continue
+                command = [sys.executable, __file__, "--child", method, model, str(data),
+                           str(args.steps), str(args.batch), str(args.seq_len)]  # fmt: skip
                 done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
                 if done.returncode != 0:
-                    print(f"{method}: {side} run failed:\n{done.stderr[-1500:]}", flush=True)
+                    print(f"{method}: bare run failed:\n{done.stderr[-1500:]}", flush=True)
                     return 1
                 results[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
         tps = {k: statistics.median(r["tokens_per_second"] for r in v) for k, v in results.items()}
         mem = {k: max(r["peak_rss_mb"] for r in v) for k, v in results.items()}
         ratio = tps["studio"] / tps["bare"]
         worst = min(worst, ratio)
+        raw["methods"][method] = {"runs": results, "median_tokens_per_second": tps, "ratio": ratio}
         print(
             f"{method:<8} {tps['studio']:>13.1f} {tps['bare']:>11.1f} {ratio:>6.3f} {mem['studio']:>10.0f} "
             f"{mem['bare']:>8.0f}",
             flush=True,
         )
     print(f"worst ratio {worst:.3f} (goal >= 0.97)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     return 0
 
 

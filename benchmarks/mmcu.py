@@ -4,8 +4,9 @@
 
 Prints questions per second for each mode, their ratio (goal: likelihood >= 10x the reference protocol), how
 often the two modes give the same answer, and each mode's accuracy. Both modes run in this process, after one
-warm-up batch each, on the same prompts. The reference protocol answers one question at a time by default
-(``--reference-batch-size 1``, as MMCU's own scripts do); pass a larger value to see batched generation too.
+warm-up batch each, on the same prompts, at the SAME batch size (``--batch-size``), so the ratio measures the
+method (one scoring pass vs generating an answer), not batching. ``--reference-batch-size 1`` reproduces
+MMCU's own one-question-at-a-time scripts. Raw results: benchmarks/results/mmcu.json.
 Without ``--model`` the demo model (SmolLM2-135M-Instruct) is prepared through worker.demo_model.
 """
 
@@ -40,12 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int, default=40, help="questions (spread over all files); 0 = all")
     parser.add_argument("--shots", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=8, help="likelihood mode questions per pass")
-    parser.add_argument("--reference-batch-size", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=8, help="questions per pass, both modes")
+    parser.add_argument("--reference-batch-size", type=int, default=None, help="default: --batch-size")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "mmcu.json")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="reference protocol generation length")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.reference_batch_size is None:
+        args.reference_batch_size = args.batch_size
 
     import torch
 
@@ -113,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "agreement": sum(a["answer"] == b["answer"] for a, b in zip(lik, ref, strict=True)) / n,
         "accuracy": {"likelihood": acc(lik), "reference": acc(ref)},
     }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0

@@ -1,7 +1,7 @@
 """Fine-tune quality per minute: the studio's defaults vs bare scripts, same data, same time budget.
 
     python benchmarks/quality.py --model DEMO_DIR [--budget-minutes 20] [--heldout 200] [--seed 0]
-        [--arms studio,bare_lora,bare_full] [--out benchmarks/results/quality.json]
+        [--arms studio,studio_full,bare_lora,bare_full] [--out benchmarks/results/quality.json]
 
 CPsyCoun (../shared/data/cpsycoun/dialogues.jsonl) is split BY DIALOGUE with a seeded shuffle: `--heldout`
 dialogues are held out and scored on their FIRST turn (first user message -> first counsellor reply), every
@@ -9,6 +9,8 @@ other dialogue trains. Arms, each in its own process, each with the same wall-cl
 
 - studio:    the real training child (python -m worker.training.sft) with the form's defaults and
              max_train_minutes = budget (nothing else set);
+- studio_full: the same child, method full, the studio's defaults except the full-fine-tune learning
+             rate of bare_full (the candidate default for small models, issue #12 point 6);
 - bare_lora: a bare HF Trainer + PEFT script as an expert writes it (LoRA r16 all-linear, batch 4 x 2,
              384 tokens, lr 2e-4, cosine), padded batches;
 - bare_full: a bare HF Trainer full fine-tune (batch 4 x 2, 384 tokens, lr 5e-5, cosine);
@@ -40,6 +42,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
 OUT = Path(__file__).resolve().parent / "results" / "quality.json"
+# Studio arms: method and the hyperparameters set besides max_train_minutes (everything else: defaults).
+STUDIO = {"studio": ("lora", {}), "studio_full": ("full", {"learning_rate": 5e-5})}
 BARE = {
     "bare_lora": {"lora": True, "lr": 2e-4, "r": 16, "batch": 4, "accum": 2, "seq": 384},
     "bare_full": {"lora": False, "lr": 5e-5, "batch": 4, "accum": 2, "seq": 384},
@@ -62,21 +66,22 @@ def _env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
 
 
-def train_studio(model: str, train: Path, budget: float, work: Path) -> Path:
-    run_dir = work / "studio"
+def train_studio(arm: str, model: str, train: Path, budget: float, work: Path) -> tuple[Path, dict]:
+    run_dir = work / arm
     run_dir.mkdir(parents=True, exist_ok=True)
+    method, hp = STUDIO[arm]
     config = {
-        "job_id": "quality", "run_dir": str(run_dir), "method": "lora",
+        "job_id": "quality", "run_dir": str(run_dir), "method": method,
         "base_model": {"path": model}, "dataset": {"train_path": str(train)},
-        "hyperparameters": {"max_train_minutes": budget},
+        "hyperparameters": {**hp, "max_train_minutes": budget},
     }  # fmt: skip
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     cmd = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
     subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
     end = json.loads((run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     if end.get("status") != "succeeded":  # e.g. paused by the collapse watch: score what it saved
-        print(f"studio run ended {end.get('status')}: {end.get('reason')}", flush=True)
-    return run_dir / (end.get("output_path") or "final")
+        print(f"{arm} run ended {end.get('status')}: {end.get('reason')}", flush=True)
+    return run_dir / (end.get("output_path") or "final"), end
 
 
 def bare_train(arm: str, model: str, train: Path, budget: float, out: Path) -> None:
@@ -160,7 +165,7 @@ def main() -> int:
     parser.add_argument("--budget-minutes", type=float, default=20.0)
     parser.add_argument("--heldout", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--arms", default="studio,bare_lora,bare_full")
+    parser.add_argument("--arms", default="studio,studio_full,bare_lora,bare_full")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
@@ -187,10 +192,12 @@ def main() -> int:
         arms = ["base", *[a for a in args.arms.split(",") if a]]
         for arm in arms:
             started = time.perf_counter()
+            extra: dict[str, Any] = {}
             if arm == "base":
                 folder = args.model
-            elif arm == "studio":
-                folder = str(train_studio(args.model, train, args.budget_minutes, work))
+            elif arm in STUDIO:
+                path, end = train_studio(arm, args.model, train, args.budget_minutes, work)
+                folder, extra["end_event"] = str(path), end
             else:
                 out = work / arm
                 cmd = [sys.executable, __file__, "--model", args.model, "--bare", arm,
@@ -198,22 +205,26 @@ def main() -> int:
                        "--budget-minutes", str(args.budget_minutes)]  # fmt: skip
                 subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
                 folder = str(out)
+                extra["steps"] = json.loads((out / "steps.json").read_text(encoding="utf-8"))["steps"]
             trained = time.perf_counter() - started
             predictions = generate(folder, args.model, test, args.max_new_tokens)
             scores = score(predictions, references)
-            result["arms"][arm] = {**scores, "train_wall_seconds": trained, "predictions": predictions}
+            extra.update(train_wall_seconds=trained, predictions=predictions)
+            result["arms"][arm] = {**scores, **extra}
             print(f"{arm:10s} BLEU-4 {scores['bleu4']:6.2f}  ROUGE-L {scores['rouge_l']:6.2f}  "
                   f"(train+load {trained:.0f} s)", flush=True)  # fmt: skip
-    studio = result["arms"].get("studio")
-    if studio:
+    studio_arms = [a for a in STUDIO if a in result["arms"]]
+    for i, name in enumerate(studio_arms):
+        studio = result["arms"][name]
         for arm, data in result["arms"].items():
-            if arm == "studio":
+            if arm in studio_arms[: i + 1]:  # itself, or a studio arm already compared the other way
                 continue
-            data["minus_studio"] = {}
+            diffs = data.setdefault(f"minus_{name}", {})
             for metric in ("bleu4", "rouge_l"):
+                # paired_bootstrap_mean_diff(a, b) is the mean of b - a: here arm minus studio arm.
                 ci = paired_bootstrap_mean_diff(studio["per_item"][metric], data["per_item"][metric])
-                data["minus_studio"][metric] = ci.to_dict()
-                print(f"{arm:10s} - studio {metric}: {ci.diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
+                diffs[metric] = ci.to_dict()
+                print(f"{arm:11s} - {name:11s} {metric}: {ci.diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
     result["load_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -23,6 +23,18 @@ SchedulerType = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 # Preset name -> (r, alpha). "basic" is the issue's default (r=8, alpha=16); "advanced" doubles both.
 LORA_PRESETS: dict[str, tuple[int, int]] = {"basic": (8, 16), "advanced": (16, 32)}
 
+# Methods that update pretrained weights themselves (not added adapters / virtual tokens).
+WEIGHT_UPDATING_METHODS = ("full", "freeze")
+
+
+def default_learning_rate(method: str) -> float:
+    """The peak learning rate when the user leaves it empty. Adapter methods train fresh, small parameters:
+    2e-4 (LLaMA-Factory's and the QLoRA paper's LoRA recipes use 1e-4..2e-4; the issue's bare LoRA script
+    2e-4). Full and freeze tuning move pretrained weights: 5e-5 (Hugging Face TrainingArguments' default;
+    the issue's bare full fine-tune, measured against LoRA in benchmarks/quality.py)."""
+    return 5e-5 if method in WEIGHT_UPDATING_METHODS else 2e-4
+
+
 # Optimizers accepted by TrainingArguments(optim=...) that make sense here (8-bit ones need bitsandbytes).
 OPTIMIZERS = (
     "adamw_torch",
@@ -63,7 +75,13 @@ class TrainHyperparameters(BaseModel):
     gradient_accumulation_steps: int = Field(
         2, ge=1, le=4096, description="Micro-batches summed before each optimizer step."
     )
-    learning_rate: float = Field(2e-4, gt=0, le=1.0, description="Peak learning rate.")
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1.0,
+        description="Peak learning rate (empty: the method's default, 2e-4 for adapter methods, 5e-5 for "
+        "full and freeze fine-tuning).",
+    )
     weight_decay: float = Field(0.0, ge=0, le=1.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(
         1.0, ge=0, le=1e6, description="Gradient clipping norm (0 disables clipping)."

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.catalog.service import CatalogService
 from app.datasets.repository import DatasetRepository
 from app.errors import Conflict, InvalidInput, NotFound
-from app.jobs.hyperparameters import METHODS, TrainHyperparameters
+from app.jobs.hyperparameters import METHODS, TrainHyperparameters, default_learning_rate
 from app.jobs.prediction import predict_peak_bytes
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
@@ -46,6 +46,8 @@ def validate_hyperparameters(
     if problems:
         field, reason = problems[0]
         raise InvalidInput(f"hyperparameters.{field}: {reason}", field=f"hyperparameters.{field}")
+    if hp.learning_rate is None:  # the job's config records the rate it trains with
+        hp.learning_rate = default_learning_rate(method)
     return hp
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from app.jobs.hyperparameters import TrainHyperparameters
+from app.jobs.hyperparameters import TrainHyperparameters, default_learning_rate
 from app.jobs.method_rules import check_method_combination
 
 # Methods that freeze the base model and train a few added parameters.
@@ -84,7 +84,7 @@ def trainer_kwargs(
         "per_device_train_batch_size": per_device,
         "per_device_eval_batch_size": per_device,
         "gradient_accumulation_steps": hp.gradient_accumulation_steps,
-        "learning_rate": hp.learning_rate,
+        "learning_rate": hp.learning_rate or default_learning_rate(method),
         "weight_decay": hp.weight_decay,
         "max_grad_norm": hp.max_grad_norm,
         "warmup_steps": hp.warmup_steps,

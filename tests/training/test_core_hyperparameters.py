@@ -103,3 +103,21 @@ def test_module_imports_only_pydantic_and_stdlib() -> None:
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("method", "rate"), [("lora", 2e-4), ("ptuning", 2e-4), ("full", 5e-5), ("freeze", 5e-5)]
+)
+def test_empty_learning_rate_is_the_methods_default(method: str, rate: float) -> None:
+    """Full fine-tuning at the adapters' 2e-4 would be a poor default (issue #12): an empty rate is the
+    method's own, written into the job's config at validation and used by the Trainer arguments."""
+    from app.jobs.service import validate_hyperparameters
+    from app.jobs.trainer_args import trainer_kwargs
+
+    assert TrainHyperparameters().learning_rate is None
+    assert validate_hyperparameters(method, {}).learning_rate == rate
+    args = trainer_kwargs(method, TrainHyperparameters(), precision="fp32", cuda=False, has_eval=False)
+    assert args["learning_rate"] == rate
+    chosen = trainer_kwargs(method, TrainHyperparameters(learning_rate=1e-3), precision="fp32", cuda=False,
+                            has_eval=False)  # fmt: skip
+    assert chosen["learning_rate"] == 1e-3
