@@ -119,7 +119,9 @@ def _job_hyperparameters(
 
 def plan_cmd(
     model: Annotated[str, typer.Option("--model", help="catalog id, hub id, model folder or config.json")],
-    method: Annotated[str | None, typer.Option("--method", help="default: the job's, or lora")] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="default: the job's, or lora; auto as jobs resolve it")
+    ] = None,
     hp: Annotated[
         list[str] | None, typer.Option("--hp", help="NAME=VALUE as in `ftstudio submit --hp`, repeatable")
     ] = None,
@@ -156,7 +158,9 @@ def plan_cmd(
 
     Plans a job's own method + hyperparameters (--hp NAME=VALUE as `ftstudio submit` takes them, or
     --config job.json); the older flags are the same hyperparameters under other names."""
-    from app.planner import plan, request_from_hyperparameters
+    from app.jobs.hyperparameters import AUTO_METHOD
+    from app.planner import load_model_shape, plan, request_from_hyperparameters
+    from app.planner.method_choice import choose_method
 
     flags = {
         "lora_r": lora_r, "lora_targets": lora_targets, "quant_bits": quant_bits,
@@ -170,7 +174,16 @@ def plan_cmd(
         "gpu_memory_gib": gpu_memory_gib, "gpu_tflops": gpu_tflops, "num_nodes": num_nodes,
         "flash_attention": flash_attention, "train_tokens": train_tokens, "chunked_loss": chunked_loss,
     }  # fmt: skip
+    choice_notes: list[str] = []
     try:
+        if job_method == AUTO_METHOD:  # as POST /api/v1/jobs resolves it (app/planner/method_choice.py)
+            source = _resolve(model)
+            full, _ = request_from_hyperparameters(
+                source, values, method="full", gpu=gpu, device=device, **extra
+            )
+            choice = choose_method(full, load_model_shape(source))
+            job_method = choice.method
+            choice_notes.append(f"auto: {choice.method}, because {choice.reason}")
         request, notes = request_from_hyperparameters(
             _resolve(model), values, method=job_method, gpu=gpu, device=device, **extra
         )
@@ -183,7 +196,7 @@ def plan_cmd(
         result = plan(request)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    result.notes = [*notes, *result.notes]
+    result.notes = [*choice_notes, *notes, *result.notes]
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json")))
     else:

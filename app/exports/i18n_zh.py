@@ -33,6 +33,7 @@ ZH_EXPORTS: dict[str, str] = {
     METHOD_LABELS["adapter"]: "Adapter（瓶颈适配器）",
     METHOD_LABELS["freeze"]: "冻结微调（只训练最后几层）",
     METHOD_LABELS["full"]: "全参数微调",
+    METHOD_LABELS["auto"]: "自动（推荐）：小模型在内存允许时全参数微调，否则 LoRA",
     # Target-module presets (app/jobs/form.py TARGET_PRESETS).
     TARGET_PRESETS["attention"]: "attention：q_proj,k_proj,v_proj,o_proj（Qwen、LLaMA）；"
     "query_key_value（ChatGLM、BLOOM）；W_pack,o_proj（百川）",

@@ -51,6 +51,7 @@ METHOD_FIELDS: dict[str, tuple[str, ...]] = {
 METHOD_EXCLUDES: dict[str, tuple[str, ...]] = {"prefix": ("gradient_checkpointing",)}
 
 METHOD_LABELS: dict[str, str] = {
+    "auto": "Auto (recommended): full fine-tuning for small models when it fits, else LoRA",
     "lora": "LoRA",
     "qlora": "QLoRA (4/8-bit base + LoRA)",
     "ptuning": "P-tuning",

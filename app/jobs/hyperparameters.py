@@ -14,6 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 METHODS = ("lora", "qlora", "ptuning", "prefix", "prompt", "ia3", "adapter", "freeze", "full")
+# Not a method but a request for one: full fine-tuning for small models when it fits, else LoRA, resolved
+# when the job is created (app/planner/method_choice.py); the job records the concrete method.
+AUTO_METHOD = "auto"
 
 Precision = Literal["auto", "fp32", "fp16", "bf16", "pure_bf16"]
 # Metrics that can rank checkpoints (eval_loss/loss/repetition: lower is better; bleu4: higher).

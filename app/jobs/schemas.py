@@ -18,7 +18,12 @@ class TrainJobCreate(BaseModel):
     )
     dataset_version: int | None = Field(default=None, ge=1)
     base_model: str = Field(min_length=1, description="A model id from GET /api/v1/models.")
-    method: str = "lora"
+    method: str = Field(
+        "lora",
+        description='A training method, or "auto": full fine-tuning when the model has at most 1B parameters '
+        "and a full fine-tune fits the workers' memory, else LoRA. The job records the concrete method and, "
+        "in config.method_choice, why.",
+    )
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=200)
     queue: str | None = Field(default=None, max_length=50)

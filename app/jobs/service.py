@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.catalog.service import CatalogService
 from app.datasets.repository import DatasetRepository
 from app.errors import Conflict, InvalidInput, NotFound
-from app.jobs.hyperparameters import METHODS, TrainHyperparameters, default_learning_rate
+from app.jobs.hyperparameters import AUTO_METHOD, METHODS, TrainHyperparameters, default_learning_rate
 from app.jobs.prediction import predict_peak_bytes
 from app.jobs.progress import build_job_read
 from app.jobs.repository import JobRepository
@@ -31,7 +31,8 @@ def validate_hyperparameters(
     """Pydantic checks each field; method_rules checks combinations (and, when the workers' devices are
     known, precision x device). Both name the field at fault."""
     if method not in METHODS:
-        raise InvalidInput(f"Unknown method '{method}'. Choose one of: {', '.join(METHODS)}.", field="method")
+        choices = ", ".join((*METHODS, AUTO_METHOD))
+        raise InvalidInput(f"Unknown method '{method}'. Choose one of: {choices}.", field="method")
     try:
         hp = TrainHyperparameters(**values)
     except ValidationError as exc:
@@ -83,8 +84,21 @@ class JobService:
 
         devices = studio_devices(self.session)
         gpu = devices.gpu_available  # fp16 on a CPU-only studio is refused up front
-        hp = validate_hyperparameters(request.method, request.hyperparameters, gpu_available=gpu)
+        method, choice = request.method, None
+        # Field errors first, before the catalog lookup: a bad value is a 422 whatever the model.
+        hp = validate_hyperparameters(
+            "full" if method == AUTO_METHOD else method, request.hyperparameters, gpu_available=gpu
+        )
         model = CatalogService(self.session).get(request.base_model)
+        if method == AUTO_METHOD:  # the job records the concrete method and why it was chosen
+            from app.plans.auto_method import resolve_auto_method, target_of
+
+            device, card = target_of(devices)
+            choice = resolve_auto_method(
+                self.session, model.id, request.hyperparameters, device=device, gpu=card
+            )
+            method = choice.method
+            hp = validate_hyperparameters(method, request.hyperparameters, gpu_available=gpu)
         version = DatasetRepository(self.session).resolve_version(
             owner_id, request.dataset_id, request.dataset_version
         )
@@ -95,8 +109,8 @@ class JobService:
             raise Conflict(f"Dataset {request.dataset_id} is archived; unarchive it to train on it.")
         if version.num_train == 0:
             raise InvalidInput("The dataset has no training rows.", field="dataset_id")
-        config = {
-            "method": request.method,
+        config: dict[str, Any] = {
+            "method": method,
             "hyperparameters": hp.model_dump(),
             "base_model": {
                 "id": model.id,
@@ -113,13 +127,15 @@ class JobService:
                 "num_val": version.num_val,
             },
         }
+        if choice is not None:
+            config["method_choice"] = choice.to_dict()
         if request.webhook_url:  # a URL, not a secret: the signing secret lives only in the settings
             config["webhook_url"] = request.webhook_url
-        prediction = predict_peak_bytes(model.path, request.method, hp.model_dump())
+        prediction = predict_peak_bytes(model.path, method, hp.model_dump())
         job = Job(
             owner_id=owner_id,
             kind=JobKind.TRAIN,
-            method=request.method,
+            method=method,
             base_model_id=model.id,
             dataset_version_id=version.id,
             config=config,

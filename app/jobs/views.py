@@ -9,7 +9,7 @@ from app.deps import CurrentUser, SessionDep
 from app.errors import NotFound, StudioError
 from app.jobs.compare import compare_jobs, parse_ids
 from app.jobs.form import clone_context, form_sections, parse_hyperparameters
-from app.jobs.hyperparameters import METHODS
+from app.jobs.hyperparameters import AUTO_METHOD, METHODS
 from app.jobs.logs import job_log_tail
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import TrainJobCreate
@@ -41,7 +41,7 @@ def _form_context(session: SessionDep, owner_id: int, **extra: object) -> dict[s
     return {
         "datasets": datasets,
         "models": CatalogService(session).list(),
-        "methods": METHODS,
+        "methods": (AUTO_METHOD, *METHODS),  # auto first and selected: what "only click Start" gets
         "basic_fields": basic,
         "advanced_fields": advanced,
         "values": {},

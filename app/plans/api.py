@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import InvalidInput, NotFound
+from app.jobs.hyperparameters import AUTO_METHOD
 from app.planner import (
     ModelShape,
     PlanRequest,
@@ -57,7 +58,7 @@ class JobPlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, description="catalog id, known hub id, model folder or config.json path")
-    method: str = "lora"
+    method: str = Field("lora", description='a method, or "auto" (full for small models when it fits)')
     hyperparameters: dict[str, Any] = Field(description="as in POST /api/v1/jobs (TrainHyperparameters)")
     device: Literal["gpu", "cpu"] = "gpu"
     gpu: str = "A100-80GB"
@@ -119,7 +120,18 @@ def create_plan(payload: dict[str, Any] = Body(...), session: Session = Depends(
     The body is either a job's `model` + `method` + `hyperparameters` (exactly what POST /api/v1/jobs takes;
     JobPlanRequest) or the planner's own flat request (PlanRequest, the `ftstudio plan` flags)."""
     if "hyperparameters" in payload:
-        request = plan_request_of_job(_validated(JobPlanRequest, payload))
+        body = _validated(JobPlanRequest, payload)
+        if body.method == AUTO_METHOD:  # planned as the job would resolve it, for the body's device
+            from app.plans.auto_method import resolve_auto_method
+
+            choice = resolve_auto_method(
+                session, body.model, body.hyperparameters, device=body.device, gpu=body.gpu
+            )
+            body = body.model_copy(update={"method": choice.method})
+            result = run_plan(session, plan_request_of_job(body))
+            result.notes.insert(0, f"auto: {choice.method}, because {choice.reason}")
+            return result
+        request = plan_request_of_job(body)
     else:
         request = _validated(PlanRequest, payload)
     return run_plan(session, request)

@@ -21,6 +21,7 @@ from app.jobs.form import parse_hyperparameters
 from app.jobs.service import validate_hyperparameters
 from app.planner import GPUS, request_from_hyperparameters, to_hyperparameters
 from app.plans.api import resolve_shape, run_plan
+from app.plans.auto_method import AUTO_METHOD, resolve_auto_method
 from app.plans.devices import default_plan_target, studio_devices
 from app.web_templates import templates
 
@@ -71,14 +72,21 @@ async def breakdown(request: Request, session: Session = Depends(get_session)) -
         "gpus": list(GPUS), "gpu": target, "flash": flash, "error": None, "cpu_only": devices.cpu_only,
     }  # fmt: skip
     method = form.get("method") or "lora"
+    choice_notes: list[str] = []
     try:
         # The form's own parser: the plan reads exactly the hyperparameters a submit of this form sends.
         values = parse_hyperparameters(form)
-        hp = validate_hyperparameters(method, values, gpu_available=not on_cpu)
         model = form.get("base_model", "").strip()
         if not model:
             raise StudioError("choose a base model to see the memory plan", field="base_model")
         resolve_shape(session, model)  # 404 / 422 with a message before planning
+        if method == AUTO_METHOD:  # plan what a submit would train: the same resolution as the job's
+            device = "cpu" if on_cpu else "gpu"
+            gpu = "A100-80GB" if on_cpu else target
+            choice = resolve_auto_method(session, model, values, device=device, gpu=gpu)
+            method = choice.method
+            choice_notes.append(f"auto: {choice.method}, because {choice.reason}")
+        hp = validate_hyperparameters(method, values, gpu_available=not on_cpu)
         req, notes = request_from_hyperparameters(
             model,
             hp,
@@ -101,7 +109,7 @@ async def breakdown(request: Request, session: Session = Depends(get_session)) -
     buttons, others = _fills(result, method)
     context.update(
         result=result,
-        notes=[*notes, *result.notes, *others],
+        notes=[*choice_notes, *notes, *result.notes, *others],
         segments=_segments(pg.breakdown, scale),
         peak_gib=pg.peak_bytes / GIB,
         capacity_gib=pg.capacity_bytes / GIB,

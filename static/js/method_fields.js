@@ -9,7 +9,8 @@
   if (!form || !method) return;
 
   function applyMethod() {
-    var chosen = method.value;
+    // "auto" shows LoRA's fields: they apply when auto picks LoRA, and a full fine-tune ignores them.
+    var chosen = method.value === "auto" ? "lora" : method.value;
     form.querySelectorAll("[data-methods]").forEach(function (box) {
       var show = box.getAttribute("data-methods").split(/\s+/).indexOf(chosen) !== -1;
       box.hidden = !show;

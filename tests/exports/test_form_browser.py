@@ -66,6 +66,8 @@ def test_fields_follow_the_method_and_presets_fill(
         page.wait_for_selector("#job-form")
         page.click("#job-form details summary")  # open "Advanced"
 
+        # The default method is auto, which shows LoRA's fields (they apply when auto picks LoRA).
+        assert page.input_value("#job-method") == "auto"
         assert page.is_visible("#hp-lora_r") and not page.is_visible("#hp-num_virtual_tokens")
         page.select_option("#job-method", "ptuning")
         assert not page.is_visible("#hp-lora_r") and page.is_disabled("#hp-lora_r")
