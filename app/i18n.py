@@ -55,6 +55,7 @@ ZH: dict[str, str] = {
     "Start fine-tuning": "开始微调",
     "Advanced": "高级",
     "Kind": "类型",
+    "chosen by auto": "由“自动”选择",
     "Progress": "进度",
     "Loss": "损失",
     "No jobs yet.": "还没有任务。",

@@ -52,7 +52,7 @@ def test_upload_launch_and_watch_a_fine_tune(embedded: EmbeddedStudio, tmp_path:
             label=page.locator("#job-dataset option", has_text="demo-from-browser").first.inner_text(),
         )
         page.select_option("#job-model", "tiny-llama")
-        # LoRA, not the default auto (a full fine-tune for this tiny model): the learning rate below is LoRA's.
+        # LoRA, not the default auto (a full fine-tune of this tiny model): the rate below is for LoRA.
         page.select_option("#job-method", "lora")
         page.fill("#hp-max_steps", "80")
         page.fill("#hp-save_steps", "40")

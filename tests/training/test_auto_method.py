@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,9 @@ def test_job_api_resolves_auto_and_records_why(studio, tmp_path: Path) -> None:
         assert job["config"]["method"] == method
         assert job["config"]["hyperparameters"]["learning_rate"] == rate
         assert job["config"]["method_choice"]["method"] == method and job["config"]["method_choice"]["reason"]
+        page = studio.get(f"/jobs/{job['id']}?lang=en")
+        assert 'id="job-method-choice"' in page.text  # the job page says why
+        assert unescape(job["config"]["method_choice"]["reason"]) in unescape(page.text)
     # An explicit method is never second-guessed, and nothing records a choice.
     body = {"dataset_id": dataset_id, "base_model": "small-auto", "method": "lora", "hyperparameters": {}}
     job = studio.get(f"/api/v1/jobs/{studio.post('/api/v1/jobs', json=body).json()['id']}").json()
