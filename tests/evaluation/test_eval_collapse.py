@@ -124,7 +124,7 @@ def _train(model_dir: Path, out: Path, hp: dict, *, lr: float, steps: int) -> li
         seed=0,
     )
     callback = make_quick_eval_callback(
-        hyperparameters=hp, tokenizer=tok, eval_rows=ROWS, write_event=events.append
+        hyperparameters=hp, tokenizer=tok, eval_rows=ROWS, write_event=events.append, max_new_tokens=12
     )
     Trainer(model=model, args=args, train_dataset=Rows(), data_collator=collate, callbacks=[callback]).train()
     assert tok.padding_side == "right" or tok.padding_side == tok.init_kwargs.get("padding_side", "right")
@@ -134,7 +134,6 @@ def _train(model_dir: Path, out: Path, hp: dict, *, lr: float, steps: int) -> li
 HP = {
     "quick_eval_every_n_checkpoints": 1,
     "quick_eval_samples": 3,
-    "quick_eval_max_new_tokens": 12,
     "keep_best_k": 2,
     "metric_for_best": "bleu4",
 }
@@ -167,3 +166,22 @@ def test_quick_eval_events_and_best_k_on_a_sane_run(tiny_model_dir: Path, tmp_pa
     scores = {e["step"]: e["bleu4"] for e in quick}
     top2 = sorted(scores, key=lambda s: (-scores[s], -s))[:2]
     assert sorted(top2) == best[-1]["steps"]
+
+
+def test_quick_eval_reads_the_jobs_own_defaults_and_bounds() -> None:
+    """No second set of defaults (issue #12): what the callback does with an empty dict is what a job with
+    no hyperparameters does, and a bad value fails as it would for a job."""
+    from pydantic import ValidationError
+
+    from app.jobs.hyperparameters import TrainHyperparameters
+    from worker.evaluation.quick_eval import QuickEvalCallback
+
+    job = TrainHyperparameters()
+    callback = QuickEvalCallback(hyperparameters={}, tokenizer=None, eval_rows=[], write_event=print)
+    assert (callback.every_n, callback.n_samples, callback.action, callback.metric) == (
+        job.quick_eval_every_n_checkpoints, job.quick_eval_samples, job.collapse_action, job.metric_for_best
+    )  # fmt: skip
+    with pytest.raises(ValidationError, match="collapse_action"):
+        QuickEvalCallback(
+            hyperparameters={"collapse_action": "explode"}, tokenizer=None, eval_rows=[], write_event=print
+        )

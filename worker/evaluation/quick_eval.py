@@ -15,16 +15,18 @@ higher is better).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from transformers import TrainerCallback
 
+from app.jobs.hyperparameters import TrainHyperparameters
 from worker.evaluation.collapse import CollapseMonitor, CollapseSignal, generation_health
 from worker.evaluation.generation import generate_texts, render_prompt, resolve_generation, split_row
 from worker.evaluation.text_metrics import bleu_scores
 
-ACTIONS = ("flag", "pause", "stop")
+# Greedy tokens per quick-eval sample: enough to see repetition or an empty answer, cheap enough per save.
+QUICK_EVAL_MAX_NEW_TOKENS = 64
 LOWER_IS_BETTER = {"eval_loss", "loss", "repetition"}
 
 
@@ -32,26 +34,29 @@ class QuickEvalCallback(TrainerCallback):
     def __init__(
         self,
         *,
-        hyperparameters: dict,
+        hyperparameters: TrainHyperparameters | Mapping[str, Any],
         tokenizer: Any,
         eval_rows: list[dict],
         write_event: Callable[[dict], None],
         watch_losses: bool = True,
+        max_new_tokens: int = QUICK_EVAL_MAX_NEW_TOKENS,
     ) -> None:
-        hp = hyperparameters
+        # One source of defaults and bounds: the job's own TrainHyperparameters (a dict is validated by it,
+        # so an unknown name or a bad value fails here exactly as it would for a job).
+        hp = (
+            hyperparameters
+            if isinstance(hyperparameters, TrainHyperparameters)
+            else TrainHyperparameters.model_validate(dict(hyperparameters))
+        )
         # The training child runs its own always-on LossWatch and passes False; used alone, this callback
         # watches the losses itself.
         self.watch_losses = watch_losses
-        self.every_n = int(hp.get("quick_eval_every_n_checkpoints", 1) or 0)
-        self.n_samples = int(hp.get("quick_eval_samples", 8))
-        self.action = str(hp.get("collapse_action", "flag"))
-        if self.action not in ACTIONS:
-            raise ValueError(f"collapse_action must be one of {ACTIONS}, got {self.action!r}")
-        self.keep_best_k = int(hp.get("keep_best_k", 0) or 0)
-        self.metric = str(hp.get("metric_for_best") or "eval_loss")
-        self.settings = resolve_generation(
-            "greedy", {"max_new_tokens": int(hp.get("quick_eval_max_new_tokens", 64))}
-        )
+        self.every_n = hp.quick_eval_every_n_checkpoints
+        self.n_samples = hp.quick_eval_samples
+        self.action = hp.collapse_action
+        self.keep_best_k = hp.keep_best_k or 0
+        self.metric = hp.metric_for_best
+        self.settings = resolve_generation("greedy", {"max_new_tokens": max_new_tokens})
         self.tokenizer = tokenizer
         self.samples = [split_row(r) for r in eval_rows[: self.n_samples]]
         self.write_event = write_event
@@ -173,11 +178,12 @@ class QuickEvalCallback(TrainerCallback):
 
 def make_quick_eval_callback(
     *,
-    hyperparameters: dict,
+    hyperparameters: TrainHyperparameters | Mapping[str, Any],
     tokenizer: Any,
     eval_rows: list[dict],
     write_event: Callable[[dict], None],
     watch_losses: bool = True,
+    max_new_tokens: int = QUICK_EVAL_MAX_NEW_TOKENS,
 ) -> TrainerCallback:
     """The training child's hook (docs/CONTRACTS.md events): quick eval, collapse detection, best-k."""
     return QuickEvalCallback(
@@ -186,4 +192,5 @@ def make_quick_eval_callback(
         eval_rows=eval_rows,
         write_event=write_event,
         watch_losses=watch_losses,
+        max_new_tokens=max_new_tokens,
     )

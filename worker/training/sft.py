@@ -148,7 +148,7 @@ def _quick_eval_callback(
         )
         return None
     return make_quick_eval_callback(
-        hyperparameters=hp.model_dump(),
+        hyperparameters=hp,
         tokenizer=tokenizer,
         eval_rows=eval_rows,
         write_event=watch,
