@@ -1,7 +1,7 @@
 """Fine-tune quality per minute: the studio's defaults vs bare scripts, same data, same time budget.
 
     python benchmarks/quality.py --model DEMO_DIR [--budget-minutes 20] [--heldout 200] [--seed 0]
-        [--arms studio,studio_full,bare_lora,bare_full] [--out benchmarks/results/quality.json]
+        [--arms base,studio,studio_full,bare_lora,bare_full] [--out benchmarks/results/quality.json]
 
 CPsyCoun (../shared/data/cpsycoun/dialogues.jsonl) is split BY DIALOGUE with a seeded shuffle: `--heldout`
 dialogues are held out and scored on their FIRST turn (first user message -> first counsellor reply), every
@@ -43,7 +43,12 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
 OUT = Path(__file__).resolve().parent / "results" / "quality.json"
 # Studio arms: method and the hyperparameters set besides max_train_minutes (everything else: defaults).
-STUDIO = {"studio": ("lora", {}), "studio_full": ("full", {"learning_rate": 5e-5})}
+STUDIO = {
+    "studio": ("lora", {}),
+    "studio_full": ("full", {"learning_rate": 5e-5}),
+    # Ablation: dialogues cut at max_seq_length (as the bare scripts and LLaMA-Factory do) instead of windows.
+    "studio_full_truncate": ("full", {"learning_rate": 5e-5, "split_long_dialogues": False}),
+}
 BARE = {
     "bare_lora": {"lora": True, "lr": 2e-4, "r": 16, "batch": 4, "accum": 2, "seq": 384},
     "bare_full": {"lora": False, "lr": 5e-5, "batch": 4, "accum": 2, "seq": 384},
@@ -165,7 +170,7 @@ def main() -> int:
     parser.add_argument("--budget-minutes", type=float, default=20.0)
     parser.add_argument("--heldout", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--arms", default="studio,studio_full,bare_lora,bare_full")
+    parser.add_argument("--arms", default="base,studio,studio_full,bare_lora,bare_full")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
@@ -189,7 +194,7 @@ def main() -> int:
         work = Path(tmp)
         train = work / "train.jsonl"
         train.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in train_rows) + "\n", "utf-8")
-        arms = ["base", *[a for a in args.arms.split(",") if a]]
+        arms = [a for a in args.arms.split(",") if a]
         for arm in arms:
             started = time.perf_counter()
             extra: dict[str, Any] = {}
