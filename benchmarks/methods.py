@@ -194,7 +194,11 @@ def studio_run(method: str, model_path: str, data: Path, steps: int, batch: int,
     end = events[-1] if events else {}
     if done.returncode != 0 or end.get("status") != "succeeded":
         raise RuntimeError(f"studio child failed ({done.returncode}): {end or done.stderr[-1500:]}")
-    rates = [e["tokens_per_second"] for e in events if e.get("event") == "train"][1:]
+    # The child counts tokens when the collator runs, and the dataloader collates one batch ahead: each
+    # step's rate carries the next batch's tokens and the last step's carries none. Every batch holds the
+    # same tokens, so the middle steps' rates are still per-step rates; the first (lazy allocations) and the
+    # last are dropped.
+    rates = [e["tokens_per_second"] for e in events if e.get("event") == "train"][1:-1]
     # Every step carries batch x seq tokens, so the steady rate is the harmonic mean of the step rates.
     return {
         "tokens_per_second": len(rates) / sum(1 / r for r in rates),
@@ -271,6 +275,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "methods.json")
     args = parser.parse_args()
+    if args.steps < 4:
+        parser.error("--steps must be at least 4 (the first and last step are not timed)")
     if args.child:
         method, model, data, steps, batch, seq = args.child
         print(json.dumps(child(method, model, Path(data), int(steps), int(batch), int(seq))))
