@@ -99,7 +99,7 @@ def bare(model: str, data: Path, steps: int, out: Path) -> None:
         TrainingArguments,
     )
 
-    from app.jobs.hyperparameters import TrainHyperparameters
+    from app.jobs.hyperparameters import TrainHyperparameters, default_learning_rate
     from worker.training.chat_data import load_rows
     from worker.training.collate import unpacked_rows
     from worker.training.windows import build_examples
@@ -107,7 +107,10 @@ def bare(model: str, data: Path, steps: int, out: Path) -> None:
     hp = TrainHyperparameters(**_hp(steps, False))
     tok = AutoTokenizer.from_pretrained(model)
     tok.pad_token = tok.pad_token or tok.eos_token
-    examples, _ = build_examples(load_rows(data), tok, hp.max_seq_length, split_long_dialogues=True)
+    # The studio child's own tokenisation with the job's defaults, so both sides train the same examples.
+    examples, _ = build_examples(
+        load_rows(data), tok, hp.max_seq_length, split_long_dialogues=hp.split_long_dialogues
+    )
     rows = [{**r, "attention_mask": [1] * len(r["input_ids"])} for r in unpacked_rows(examples)]
     net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
     targets = "all-linear" if hp.lora_target_modules in ("all-linear", "attention+mlp") else None
@@ -128,7 +131,8 @@ def bare(model: str, data: Path, steps: int, out: Path) -> None:
 
     args = TrainingArguments(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=hp.per_device_train_batch_size,
-        gradient_accumulation_steps=hp.gradient_accumulation_steps, learning_rate=hp.learning_rate,
+        gradient_accumulation_steps=hp.gradient_accumulation_steps,
+        learning_rate=hp.learning_rate or default_learning_rate("lora"),
         lr_scheduler_type=hp.lr_scheduler_type, optim=hp.optim, logging_steps=hp.logging_steps,
         save_strategy="no", report_to=[], seed=hp.seed, data_seed=hp.seed,
         use_cpu=not torch.cuda.is_available(),
