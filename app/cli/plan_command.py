@@ -160,7 +160,7 @@ def plan_cmd(
     --config job.json); the older flags are the same hyperparameters under other names."""
     from app.jobs.hyperparameters import AUTO_METHOD
     from app.planner import load_model_shape, plan, request_from_hyperparameters
-    from app.planner.method_choice import choose_method
+    from app.planner.method_choice import choose_method_for
 
     flags = {
         "lora_r": lora_r, "lora_targets": lora_targets, "quant_bits": quant_bits,
@@ -178,12 +178,10 @@ def plan_cmd(
     try:
         if job_method == AUTO_METHOD:  # as POST /api/v1/jobs resolves it (app/planner/method_choice.py)
             source = _resolve(model)
-            full, _ = request_from_hyperparameters(
-                source, values, method="full", gpu=gpu, device=device, **extra
-            )
-            choice = choose_method(full, load_model_shape(source))
+            shape = load_model_shape(source)
+            choice = choose_method_for(source, values, shape, gpu=gpu, device=device, **extra)
             job_method = choice.method
-            choice_notes.append(f"auto: {choice.method}, because {choice.reason}")
+            choice_notes.append(choice.note)
         request, notes = request_from_hyperparameters(
             _resolve(model), values, method=job_method, gpu=gpu, device=device, **extra
         )

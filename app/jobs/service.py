@@ -94,10 +94,9 @@ class JobService:
             from app.plans.auto_method import resolve_auto_method, target_of
 
             device, card = target_of(devices)
-            choice = resolve_auto_method(
-                self.session, model.id, request.hyperparameters, device=device, gpu=card
-            )
+            choice = resolve_auto_method(self.session, model.id, hp, device=device, gpu=card)
             method = choice.method
+            # Again for the chosen method: its own rules and its default learning rate.
             hp = validate_hyperparameters(method, request.hyperparameters, gpu_available=gpu)
         version = DatasetRepository(self.session).resolve_version(
             owner_id, request.dataset_id, request.dataset_version

@@ -18,11 +18,13 @@ PURE: the planner's pydantic models only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from app.jobs.hyperparameters import AUTO_METHOD
 
 from .architecture import ModelShape
 from .core import plan
+from .deepspeed import request_from_hyperparameters
 from .schemas import PlanRequest
 
 SMALL_MODEL_MAX_PARAMS = 1_000_000_000
@@ -36,6 +38,19 @@ class MethodChoice:
 
     def to_dict(self) -> dict[str, str]:
         return {"asked": AUTO_METHOD, "method": self.method, "reason": self.reason}
+
+    @property
+    def note(self) -> str:
+        """The plan note every surface (plans API, CLI, form panel) shows first."""
+        return f"auto: {self.method}, because {self.reason}"
+
+
+def choose_method_for(
+    model: str, hp: Any, shape: ModelShape, *, gpu: str, device: str, **extra: Any
+) -> MethodChoice:
+    """choose_method for a job's hyperparameters (TrainHyperparameters or its dict) on ``device``."""
+    request, _notes = request_from_hyperparameters(model, hp, method="full", gpu=gpu, device=device, **extra)
+    return choose_method(request, shape)
 
 
 def choose_method(request: PlanRequest, shape: ModelShape) -> MethodChoice:

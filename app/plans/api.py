@@ -122,14 +122,14 @@ def create_plan(payload: dict[str, Any] = Body(...), session: Session = Depends(
     if "hyperparameters" in payload:
         body = _validated(JobPlanRequest, payload)
         if body.method == AUTO_METHOD:  # planned as the job would resolve it, for the body's device
+            from app.jobs.service import validate_hyperparameters
             from app.plans.auto_method import resolve_auto_method
 
-            choice = resolve_auto_method(
-                session, body.model, body.hyperparameters, device=body.device, gpu=body.gpu
-            )
+            full = validate_hyperparameters("full", body.hyperparameters, gpu_available=body.device == "gpu")
+            choice = resolve_auto_method(session, body.model, full, device=body.device, gpu=body.gpu)
             body = body.model_copy(update={"method": choice.method})
             result = run_plan(session, plan_request_of_job(body))
-            result.notes.insert(0, f"auto: {choice.method}, because {choice.reason}")
+            result.notes.insert(0, choice.note)
             return result
         request = plan_request_of_job(body)
     else:

@@ -4,13 +4,12 @@ app/planner/method_choice.choose_method. Every caller gets the same answer for t
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from app.errors import StudioError
-from app.planner import GPUS, request_from_hyperparameters
-from app.planner.method_choice import AUTO_METHOD, MethodChoice, choose_method
+from app.jobs.hyperparameters import TrainHyperparameters
+from app.planner import GPUS
+from app.planner.method_choice import AUTO_METHOD, MethodChoice, choose_method_for
 from app.plans.api import resolve_shape
 from app.plans.devices import StudioDevices, default_plan_target
 
@@ -24,17 +23,12 @@ def target_of(devices: StudioDevices) -> tuple[str, str]:
 
 
 def resolve_auto_method(
-    session: Session, model: str, values: dict[str, Any], *, device: str, gpu: str
+    session: Session, model: str, hp: TrainHyperparameters, *, device: str, gpu: str
 ) -> MethodChoice:
-    """The method "auto" stands for with this model and these hyperparameters on this device. A model whose
-    size cannot be read (a hub id without network) gets LoRA, which fits wherever a full fine-tune does."""
-    from app.jobs.service import validate_hyperparameters
-
-    hp = validate_hyperparameters("full", values, gpu_available=device == "gpu")
+    """The method "auto" stands for with this model and these (validated) hyperparameters on this device. A
+    model whose size cannot be read (a hub id without network) gets LoRA, which fits wherever full does."""
     try:
-        shape = resolve_shape(session, model)
-        request, _notes = request_from_hyperparameters(model, hp, method="full", gpu=gpu, device=device)
+        return choose_method_for(model, hp, resolve_shape(session, model), gpu=gpu, device=device)
     except (StudioError, ValueError) as exc:
         reason = getattr(exc, "message", str(exc))
         return MethodChoice("lora", f"the model's size could not be read ({reason}): LoRA")
-    return choose_method(request, shape)

@@ -83,9 +83,10 @@ async def breakdown(request: Request, session: Session = Depends(get_session)) -
         if method == AUTO_METHOD:  # plan what a submit would train: the same resolution as the job's
             device = "cpu" if on_cpu else "gpu"
             gpu = "A100-80GB" if on_cpu else target
-            choice = resolve_auto_method(session, model, values, device=device, gpu=gpu)
+            full = validate_hyperparameters("full", values, gpu_available=not on_cpu)
+            choice = resolve_auto_method(session, model, full, device=device, gpu=gpu)
             method = choice.method
-            choice_notes.append(f"auto: {choice.method}, because {choice.reason}")
+            choice_notes.append(choice.note)
         hp = validate_hyperparameters(method, values, gpu_available=not on_cpu)
         req, notes = request_from_hyperparameters(
             model,
