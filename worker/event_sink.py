@@ -148,7 +148,24 @@ class EventSink:
                 created_at=now,
             )
         )
-        # save_total_limit rotates old folders away: keep their rows, marked deleted.
+        self.mark_rotated(job)
+
+    def mark_rotated(self, job: Job) -> None:
+        """save_total_limit rotates old folders away: keep their rows, marked deleted."""
         for checkpoint in job.checkpoints:
             if not checkpoint.deleted and not (self.run_dir / checkpoint.path).exists():
                 checkpoint.deleted = True
+
+
+def new_steps_only(events: list[dict], seen: dict[str, int]) -> list[dict]:
+    """Drops train/eval events of steps that already have a row, and remembers the new ones."""
+    kept = []
+    for event in events:
+        kind = event.get("event")
+        if kind in ("train", "eval"):
+            step = int(event.get("step", 0))
+            if step <= seen.get(kind, -1):
+                continue
+            seen[kind] = step
+        kept.append(event)
+    return kept

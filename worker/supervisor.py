@@ -22,8 +22,9 @@ from app.jobs.scheduling import claim_next, requeue, wake
 from app.models import Job, JobMetric, JobStatus, WorkerNode, utcnow
 from app.settings import get_settings
 from worker.child_process import ChildProcess, log_tail
-from worker.event_sink import EventSink
+from worker.event_sink import EventSink, new_steps_only
 from worker.job_kinds import CANCEL_HOOKS, SPEC_BUILDERS, success_hook
+from worker.lost_run import recover_unreported_checkpoint, step_of
 from worker.metrics_tail import MetricsTail
 from worker.notify import job_reached_final_state
 from worker.orphan_guard import SUPERVISOR_PID_ENV
@@ -94,10 +95,12 @@ def run_claimed(job_id: int, worker_id: str | None) -> str:
         run_dir = settings.runs_dir / f"job-{job.id}"
         run_dir.mkdir(parents=True, exist_ok=True)
         job.run_dir = str(run_dir)
+        attempt = job.attempts or 1
+        if attempt > 1:  # the lost run may have saved checkpoints its rows do not name yet
+            recover_unreported_checkpoint(session, job, run_dir)
         resume = (job.config or {}).get("resume_from_checkpoint")
         if resume:
-            job.result = {**(job.result or {}), "first_step": _step_of(resume)}
-        attempt = job.attempts or 1
+            job.result = {**(job.result or {}), "first_step": step_of(resume)}
     if attempt > 1:
         # The earlier run's events are already rows: the new run starts a fresh metrics file, the old one
         # is kept beside it for the record.
@@ -111,11 +114,6 @@ def run_claimed(job_id: int, worker_id: str | None) -> str:
         log.exception("supervising job %s failed", job_id)
         _finish(job_id, JobStatus.FAILED, f"The worker failed while running this job: {exc}")
         return JobStatus.FAILED
-
-
-def _step_of(checkpoint_path: str) -> int:
-    name = Path(checkpoint_path).name
-    return int(name.rsplit("-", 1)[-1]) if name.rsplit("-", 1)[-1].isdigit() else 0
 
 
 def _supervise(job_id: int, run_dir: Path, worker_id: str | None = None) -> str:
@@ -159,7 +157,7 @@ def _supervise(job_id: int, run_dir: Path, worker_id: str | None = None) -> str:
     try:
         while True:
             rc = child.wait(POLL_SECONDS)
-            pending.extend(_new_steps_only(tail.read_new(), seen))
+            pending.extend(new_steps_only(tail.read_new(), seen))
             now = time.monotonic()
             try:
                 with session_scope() as session:
@@ -195,7 +193,7 @@ def _supervise(job_id: int, run_dir: Path, worker_id: str | None = None) -> str:
     with session_scope() as session:
         job = JobRepository(session).get(job_id)
         assert job is not None
-        sink.apply(session, job, [*pending, *_new_steps_only(tail.read_new(), seen)])
+        sink.apply(session, job, [*pending, *new_steps_only(tail.read_new(), seen)])
     status, error = _final_status(rc, stop_reason, sink, run_dir)
     if status == JobStatus.SUCCEEDED and (hook := success_hook(_kind_of(job_id))):
         try:
@@ -214,20 +212,6 @@ def _supervise(job_id: int, run_dir: Path, worker_id: str | None = None) -> str:
             error = f"The job was cancelled and what it had made could not be saved: {exc}"
     _finish(job_id, status, error)
     return status
-
-
-def _new_steps_only(events: list[dict], seen: dict[str, int]) -> list[dict]:
-    """Drops train/eval events of steps that already have a row, and remembers the new ones."""
-    kept = []
-    for event in events:
-        kind = event.get("event")
-        if kind in ("train", "eval"):
-            step = int(event.get("step", 0))
-            if step <= seen.get(kind, -1):
-                continue
-            seen[kind] = step
-        kept.append(event)
-    return kept
 
 
 def _prebuild_argv(job: Job) -> list[str] | None:

@@ -214,6 +214,61 @@ def test_lost_worker_jobs_are_requeued_with_metric_rows_after_the_checkpoint_dro
     assert any("Queued again" in (e["message"] or "") for e in events)
 
 
+def test_a_requeued_run_resumes_from_the_newest_whole_checkpoint_its_lost_run_left_on_disk(
+    embedded_studio,
+) -> None:
+    """The lost worker's rows lag its run (it was killed between polls) and the Trainer's rotation already
+    deleted the folder of the only checkpoint row: the re-queue alone would restart from step 0."""
+    import json
+
+    from app.db import session_scope
+    from app.jobs.scheduling import reap_lost_jobs
+    from app.models import Checkpoint, Job, JobMetric, WorkerNode, utcnow
+    from worker.lost_run import recover_unreported_checkpoint
+
+    (job_id,) = add_sleep_jobs(1)
+    _worker_row("gone:1", [embedded_studio.queue])
+    _worker_row("other:2", [embedded_studio.queue])
+    assert _claim("gone:1") == job_id
+    run_dir = embedded_studio.data_dir / "runs" / f"job-{job_id}"
+    events = []
+    for step in range(1, 19):
+        events.append({"event": "train", "step": step, "loss": 2.0 - step / 20, "epoch": step / 18})
+        if step % 4 == 0:
+            events.append({"event": "checkpoint", "step": step, "path": f"checkpoints/checkpoint-{step}"})
+    # On disk: 12 and 16 (save_total_limit 2 rotated 4 and 8 away), and 20 half-written when the kill came:
+    # a folder without its event, which must not be trusted.
+    for step in (12, 16, 20):
+        (run_dir / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+    run_dir.joinpath("metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        job.run_dir, job.kind, job.config = str(run_dir), "train", {"hyperparameters": {}}
+        session.add(Checkpoint(job_id=job_id, step=4, path="checkpoints/checkpoint-4", created_at=utcnow()))
+        for step in range(1, 7):  # what the rows knew at the kill
+            session.add(JobMetric(job_id=job_id, kind="train", step=step, loss=1.0, created_at=utcnow()))
+        session.get(WorkerNode, "gone:1").status = "offline"
+    with session_scope() as session:
+        assert [j.id for j in reap_lost_jobs(session).requeued] == [job_id]
+    assert "resume_from_checkpoint" not in job_row(job_id)["config"], "the rows alone name no folder left"
+    assert _claim("other:2") == job_id
+
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert recover_unreported_checkpoint(session, job, run_dir) == 16
+    row = job_row(job_id)
+    assert row["config"]["resume_from_checkpoint"] == str(run_dir / "checkpoints" / "checkpoint-16")
+    assert row["step"] == 16 and row["result"]["first_step"] == 16
+    with session_scope() as session:
+        steps = [m.step for m in session.query(JobMetric).filter_by(job_id=job_id).order_by(JobMetric.step)]
+        checkpoints = {c.step: c.deleted for c in session.query(Checkpoint).filter_by(job_id=job_id)}
+        assert recover_unreported_checkpoint(session, session.get(Job, job_id), run_dir) is None, "only once"
+    assert steps == list(range(1, 17)), "the lost run's steps up to the checkpoint become rows, once each"
+    assert checkpoints == {4: True, 8: True, 12: False, 16: False}
+    events = studio_client().get(f"/api/v1/jobs/{job_id}/job-events").json()
+    assert any("checkpoint at step 16" in (e["message"] or "") for e in events)
+
+
 def test_a_full_connection_pool_answers_503_quickly(embedded_studio, monkeypatch) -> None:
     from app.db import engine_for, get_engine
     from app.settings import get_settings, reset_settings_cache

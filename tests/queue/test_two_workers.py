@@ -286,8 +286,10 @@ def test_kill_9_of_a_worker_mid_training_resumes_on_the_other_from_its_checkpoin
     )
     assert done["status"] == "succeeded", done["error"]
     assert done["attempts"] == 2 and done["worker"] != first["worker"]
-    assert done["config"]["resume_from_checkpoint"], "resumed from a checkpoint, not from the start"
+    events = client.get(f"/api/v1/jobs/{job_id}/job-events").json()
+    # From a checkpoint, not from the start, even when the rows lagged the run at the kill and rotation had
+    # removed the folders they named (worker/lost_run.py; this failed under the full suite's load).
+    assert done["config"].get("resume_from_checkpoint"), [e["message"] for e in events]
     steps = [m["step"] for m in client.get(f"/api/v1/jobs/{job_id}/metrics").json() if m["kind"] == "train"]
     assert steps == list(range(1, 25)), "every step exactly once: none lost, none doubled"
-    events = client.get(f"/api/v1/jobs/{job_id}/job-events").json()
     assert any("Queued again" in (e["message"] or "") for e in events)
