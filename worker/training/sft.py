@@ -322,6 +322,19 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     return EXIT_OK
 
 
+def _close_process_group() -> None:
+    """Tear down a distributed run's process group before the interpreter exits. Left to interpreter
+    shutdown, gloo's threads were destroyed while still joinable: "terminate called without an active
+    exception" and SIGABRT on a rank after a successful ZeRO-3 run (CI, 2026-11-30), so torchrun failed
+    a run whose final/ was already saved."""
+    if "torch" not in sys.modules:
+        return  # the run ended before torch was imported: no process group to close
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="FT Studio training child (supervised fine-tuning).")
     parser.add_argument("--config", required=True, type=Path, help="RUN_DIR/config.json")
@@ -332,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     fallback_dir = args.config.resolve().parent
     try:
         config = load_config(args.config)
-        return run(config, flag)
+        status = run(config, flag)
+        _close_process_group()
+        return status
     except (ConfigError, DataError) as exc:
         run_dir = fallback_dir
         try:
