@@ -64,6 +64,15 @@ FIT_MARGIN = 0.05
 # measured by benchmarks/planner_cpu.py on this machine (457 MB; STACK-NOTES.md's 254 MB is the libraries
 # without Trainer/accelerate/deepspeed imports).
 CPU_IMPORT_BASELINE_BYTES = 457_000_000
+# glibc's dynamic mmap threshold keeps freed tensors of up to 32 MiB in the heap, so a CPU run's RSS grows
+# past its live memory over the first steps. Production runs that way (worker/supervisor.py: the fixed
+# threshold that avoids it cost ~40 % of CPU training speed), so the CPU profile adds it, as a fraction of
+# the step's live memory. Measured peak RSS / live-memory prediction of the real training child after 3
+# steps (benchmarks/planner_job.py, demo model, job defaults, fp32, 2026-11-30): full 1.041, LoRA 1.187;
+# a bare Trainer on a 100M Llama (benchmarks/planner_cpu.py) +5 % full, +19-23 % LoRA. Other methods are
+# counted as adapters (frozen weights, many small trainable tensors): an over-estimate at worst.
+CPU_HEAP_RETENTION_FULL = 0.05
+CPU_HEAP_RETENTION_ADAPTERS = 0.20
 
 # --- DeepSpeed defaults ----------------------------------------------------------------------------------
 # The HF integration fills "auto" with: reduce_bucket_size = hidden^2, stage3_prefetch_bucket_size =

@@ -16,7 +16,14 @@ import os
 
 from .activations import activations
 from .architecture import ModelShape, load_model_shape
-from .constants import ALLOCATOR_OVERHEAD, CPU_IMPORT_BASELINE_BYTES, CUDA_CONTEXT_BYTES, FIT_MARGIN
+from .constants import (
+    ALLOCATOR_OVERHEAD,
+    CPU_HEAP_RETENTION_ADAPTERS,
+    CPU_HEAP_RETENTION_FULL,
+    CPU_IMPORT_BASELINE_BYTES,
+    CUDA_CONTEXT_BYTES,
+    FIT_MARGIN,
+)
 from .deepspeed import deepspeed_config, training_arguments
 from .gpus import GpuSpec, custom_gpu, get_gpu
 from .memory import is_mixed, model_states
@@ -24,11 +31,11 @@ from .schemas import PerGpu, PlanRequest, PlanResult
 from .timing import step_time, total_seconds
 from .zero import shard
 
-# The CPU profile is the live memory of the step plus the import baseline. That is what RSS shows when glibc
-# returns freed tensors to the OS (MALLOC_MMAP_THRESHOLD_ fixed at 131072, glibc's initial value). With the
-# default *dynamic* threshold, freed tensors of up to 32 MiB stay in the heap and RSS grows over the first
-# steps by fragmentation: benchmarks/planner_cpu.py measured +5 % (full) to +22 % (LoRA) after 3 steps.
+# The CPU profile is the live memory of the step, the import baseline and glibc's heap retention
+# (constants.CPU_HEAP_RETENTION_*). Live memory alone is what RSS shows when glibc returns freed tensors to
+# the OS (MALLOC_MMAP_THRESHOLD_ fixed at 131072, glibc's initial value): the calibration test runs so.
 CPU_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+CPU_HEAP_RETENTION_TERM = "glibc heap retention"
 # Host RAM a CUDA PyTorch training process holds besides offloaded tensors (CUDA/cuBLAS libraries, Python,
 # tokenizer, data loader): assumption 3 GB per process.
 GPU_PROCESS_HOST_BYTES = 3_000_000_000
@@ -96,11 +103,9 @@ def plan(
     breakdown = {k: v for k, v in phases[peak_phase].items() if v > 0}
     allocated = totals[peak_phase]
     if on_cpu:
+        retention = CPU_HEAP_RETENTION_FULL if req.method == "full" else CPU_HEAP_RETENTION_ADAPTERS
+        breakdown[CPU_HEAP_RETENTION_TERM] = retention * allocated
         breakdown["import baseline"] = CPU_IMPORT_BASELINE_BYTES
-        notes.append(
-            "CPU profile = live memory; run with MALLOC_MMAP_THRESHOLD_=131072 or expect up to ~20 % more "
-            "RSS from glibc heap fragmentation"
-        )
         capacity = _host_ram_bytes()
     else:
         breakdown["allocator overhead"] = ALLOCATOR_OVERHEAD * allocated
