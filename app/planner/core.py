@@ -42,9 +42,23 @@ GPU_PROCESS_HOST_BYTES = 3_000_000_000
 
 
 def resolve_gpu(req: PlanRequest) -> GpuSpec:
-    if req.gpu_memory_gib and req.gpu_tflops:
+    """The card to plan for: the catalog's, with the request's memory or TFLOP/s in place of its own where
+    given (a 24 GiB variant of a known card, say); a card the catalog lacks needs both."""
+    if req.gpu_memory_gib is None and req.gpu_tflops is None:
+        return get_gpu(req.gpu)
+    if req.gpu_memory_gib is not None and req.gpu_tflops is not None:
         return custom_gpu(req.gpu_memory_gib, req.gpu_tflops, name=req.gpu or "custom")
-    return get_gpu(req.gpu)
+    try:
+        named = get_gpu(req.gpu)
+    except ValueError:
+        missing = "gpu_tflops" if req.gpu_tflops is None else "gpu_memory_gib"
+        raise ValueError(f"gpu: {req.gpu!r} is not in the catalog, so give {missing} too") from None
+    if req.gpu_memory_gib is not None:
+        return named.model_copy(update={"memory_bytes": int(req.gpu_memory_gib * 2**30)})
+    assert req.gpu_tflops is not None
+    tflops = req.gpu_tflops * 1e12
+    fp32 = named.fp32_flops * tflops / named.bf16_flops  # the fp32 rate scales with the 16-bit one given
+    return named.model_copy(update={"bf16_flops": tflops, "fp32_flops": fp32})
 
 
 def _host_ram_bytes() -> int:

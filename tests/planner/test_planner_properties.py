@@ -146,3 +146,22 @@ def test_bad_lora_targets_and_gpu_name_the_field() -> None:
         plan(PlanRequest(model="Qwen/Qwen2-7B", lora_targets="W_pack"))
     with pytest.raises(ValueError, match="gpu"):
         plan(PlanRequest(model="Qwen/Qwen2-7B", gpu="GTX-480"))
+
+
+def test_gpu_memory_alone_overrides_the_named_cards_memory() -> None:
+    """`--gpu-memory-gib 24` with the default card once planned for the catalog's 80 GB card."""
+    from app.planner.gpus import get_gpu
+
+    a100 = get_gpu("A100-80GB")
+    smaller = plan(PlanRequest(model="Qwen/Qwen2-7B", gpu_memory_gib=24), with_recommendations=False)
+    assert smaller.per_gpu.capacity_bytes == 24 * 2**30
+    assert not smaller.fits, "a 7B LoRA at the defaults needs more than 24 GiB"
+    assert plan(PlanRequest(model="Qwen/Qwen2-7B"), with_recommendations=False).per_gpu.capacity_bytes == (
+        a100.memory_bytes
+    )
+    faster = plan(PlanRequest(model="Qwen/Qwen2-7B", gpu_tflops=624), with_recommendations=False)
+    default = plan(PlanRequest(model="Qwen/Qwen2-7B"), with_recommendations=False)
+    assert faster.per_gpu.capacity_bytes == a100.memory_bytes
+    assert faster.seconds_per_step < default.seconds_per_step
+    with pytest.raises(ValueError, match="gpu_tflops"):
+        plan(PlanRequest(model="Qwen/Qwen2-7B", gpu="GTX-480", gpu_memory_gib=1.5))
