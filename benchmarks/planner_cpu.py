@@ -16,7 +16,8 @@ RSS was +5 % for full fine-tuning, +19-23 % for LoRA after 3 steps over that).
 
 Since 2026-11-30 the planner's CPU profile adds glibc's heap retention (+5 % full, +20 % adapters of the live
 memory, app/planner/constants.py), so the default-malloc column is the one to compare; the table below
-predates that (its planner column is live memory). Measured 2026-11-28 on the 2-core build machine (batch 2, eager attention, fp32, AdamW fused; LoRA r=8
+predates that (its planner column is live memory). Measured 2026-11-28 on the 2-core build machine
+(batch 2, eager attention, fp32, AdamW fused; LoRA r=8
 all-linear, dropout 0.05):
 
     method seq  measured MB  planner MB  ratio
