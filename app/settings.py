@@ -7,6 +7,9 @@ variables at all) is SQLite plus a broker that needs no server, both inside the 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -168,3 +171,26 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     """Tests and the CLI change the environment, then ask for fresh settings."""
     get_settings.cache_clear()
+
+
+def _set_environment(values: Mapping[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@contextmanager
+def settings_from(changes: Mapping[str, str | None]) -> Iterator[Settings]:
+    """This process reads its settings with these environment variables set (None: unset) until the block
+    ends, then with the earlier values again, whatever happened inside. For tests, benchmarks and tools
+    that run the app in-process against a studio of their own."""
+    saved = {key: os.environ.get(key) for key in changes}
+    _set_environment(changes)
+    reset_settings_cache()
+    try:
+        yield get_settings()
+    finally:
+        _set_environment(saved)
+        reset_settings_cache()

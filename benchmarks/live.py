@@ -205,14 +205,11 @@ def fanout(mode: str, streams: int, work: Path) -> dict[str, Any]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    saved = {k: os.environ.get(k) for k in ("FTSTUDIO_DATA_DIR", "DATABASE_URL", "REDIS_URL")}
-    os.environ.update({k: env[k] for k in saved if k in env})
     from app.db import session_scope
     from app.jobs.live import publish
     from app.models import LOCAL_USER_ID, Job, JobMetric, utcnow
-    from app.settings import reset_settings_cache
+    from app.settings import settings_from
 
-    reset_settings_cache()
     url = f"http://127.0.0.1:{port}"
 
     async def run() -> dict[str, Any]:
@@ -263,18 +260,13 @@ def fanout(mode: str, streams: int, work: Path) -> dict[str, Any]:
             delays = [t - committed for t in arrived]
             return {"streams": streams, "delays_s": delays, "list_jobs_s": list_times}
 
-    try:
-        return {"mode": mode, **asyncio.run(run())}
+    try:  # this process's session_scope and publish talk to the same studio as the web server
+        with settings_from({k: env.get(k) for k in ("FTSTUDIO_DATA_DIR", "DATABASE_URL", "REDIS_URL")}):
+            return {"mode": mode, **asyncio.run(run())}
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=60)
         log.close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()
         if pg_name:
             import psycopg
 

@@ -122,24 +122,10 @@ def browser_client(app: Any, *, user: str, password: str, **kwargs: Any) -> Test
 def sqlite_studio_client(data_dir: Path) -> Iterator[TestClient]:
     """The real app on a fresh SQLite studio in ``data_dir`` (migrated), signed in as the local admin; the
     environment it changed is put back afterwards."""
-    import os
-
     from app.migrations import upgrade_to_head
-    from app.settings import get_settings, reset_settings_cache
+    from app.settings import settings_from
 
-    keys = ("FTSTUDIO_DATA_DIR", "DATABASE_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["FTSTUDIO_DATA_DIR"] = str(data_dir)
-    os.environ.pop("DATABASE_URL", None)
-    reset_settings_cache()
-    try:
-        upgrade_to_head(get_settings().sqlalchemy_url)
+    with settings_from({"FTSTUDIO_DATA_DIR": str(data_dir), "DATABASE_URL": None}) as settings:
+        upgrade_to_head(settings.sqlalchemy_url)
         with studio_client() as client:
             yield client
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()

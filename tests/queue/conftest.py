@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,18 +18,10 @@ QUEUE_ENV = {
 
 @pytest.fixture
 def queue_env() -> Iterator[None]:
-    from app.settings import reset_settings_cache
+    from app.settings import settings_from
 
-    saved = {k: os.environ.get(k) for k in QUEUE_ENV}
-    os.environ.update(QUEUE_ENV)
-    reset_settings_cache()
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    reset_settings_cache()
+    with settings_from(QUEUE_ENV):
+        yield
 
 
 def _studio(mode: str, tmp: Path) -> Iterator[Studio]:

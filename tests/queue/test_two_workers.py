@@ -90,33 +90,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Studio, 
 
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed (needed for a private, restartable Redis)")
-    from app.settings import reset_settings_cache
+    from app.settings import settings_from
 
     tmp = tmp_path_factory.mktemp("two-workers")
     redis_server = PrivateRedis(tmp)
     redis_server.start()
-    saved = {k: os.environ.get(k) for k in (*QUEUE_ENV, "REDIS_URL")}
     (tmp / "data").mkdir()
     setup = make_studio("real", tmp / "data")
     try:
         studio = next(setup)
         studio.env.update({**QUEUE_ENV, "REDIS_URL": redis_server.url})
-        os.environ.update({**QUEUE_ENV, "REDIS_URL": redis_server.url})
-        reset_settings_cache()
-        workers = [start_worker(studio, f"worker-{i}") for i in range(2)]
-        for worker in workers:
-            wait_registered(worker)
-        yield studio, redis_server, workers
-        stop_all(studio)
-        next(setup, None)
+        with settings_from({**QUEUE_ENV, "REDIS_URL": redis_server.url}):
+            workers = [start_worker(studio, f"worker-{i}") for i in range(2)]
+            for worker in workers:
+                wait_registered(worker)
+            yield studio, redis_server, workers
+            stop_all(studio)
     finally:
+        setup.close()  # make_studio's own clean-up (worker, environment, database), also after a failure
         redis_server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()
 
 
 def _set_draining(draining: bool) -> None:

@@ -4,7 +4,6 @@ offline is marked failed. No model is loaded: the claim and the orphan check are
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,9 +15,8 @@ from tests.spine.studio import create_pg_database, drop_pg_database, postgres_av
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from app.migrations import upgrade_to_head
-    from app.settings import reset_settings_cache
+    from app.settings import settings_from
 
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "FTSTUDIO_DATA_DIR")}
     name = None
     if request.param == "postgresql":
         if not postgres_available():
@@ -26,21 +24,16 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type
         name, url = create_pg_database()
     else:
         url = f"sqlite:///{tmp_path / 'claims.db'}"
-    os.environ["DATABASE_URL"], os.environ["FTSTUDIO_DATA_DIR"] = url, str(tmp_path)
-    reset_settings_cache()
-    upgrade_to_head(url)
     try:
-        yield url
-    finally:
-        from app.db import engine_for
+        with settings_from({"DATABASE_URL": url, "FTSTUDIO_DATA_DIR": str(tmp_path)}):
+            upgrade_to_head(url)
+            try:
+                yield url
+            finally:
+                from app.db import engine_for
 
-        engine_for(url).dispose()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()
+                engine_for(url).dispose()
+    finally:
         if name:
             drop_pg_database(name)
 

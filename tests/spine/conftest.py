@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,43 +58,19 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama") / "model", arch="llama")
 
 
-def _activate(env: dict[str, str]) -> dict[str, str | None]:
-    """Point this process (the in-process FastAPI app) at the same settings as the worker."""
-    from app.settings import reset_settings_cache
-
-    saved = {
-        k: os.environ.get(k)
-        for k in (
-            "FTSTUDIO_DATA_DIR",
-            "DATABASE_URL",
-            "REDIS_URL",
-            "FTSTUDIO_DEFAULT_QUEUE",
-            "FTSTUDIO_HEARTBEAT_INTERVAL_SECONDS",
-        )
-    }
-    for key in saved:
-        if key in env:
-            os.environ[key] = env[key]
-        else:
-            os.environ.pop(key, None)
-    reset_settings_cache()
-    return saved
-
-
-def _restore(saved: dict[str, str | None]) -> None:
-    from app.settings import reset_settings_cache
-
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    reset_settings_cache()
+# What the in-process FastAPI app reads: pointed at the same studio as the worker while it runs.
+IN_PROCESS_KEYS = (
+    "FTSTUDIO_DATA_DIR",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "FTSTUDIO_DEFAULT_QUEUE",
+    "FTSTUDIO_HEARTBEAT_INTERVAL_SECONDS",
+)
 
 
 def make_studio(mode: str, tmp: Path) -> Iterator[Studio]:
     from app.migrations import upgrade_to_head
-    from app.settings import get_settings
+    from app.settings import settings_from
 
     database_url, pg_name = None, None
     if mode == "real":
@@ -105,13 +80,14 @@ def make_studio(mode: str, tmp: Path) -> Iterator[Studio]:
             pytest.skip("Redis is not reachable at 127.0.0.1:6379 (CI starts it; see .ci/run)")
         pg_name, database_url = create_pg_database()
     studio = Studio(mode=mode, data_dir=tmp, env=studio_env(mode, tmp, database_url))
-    saved = _activate(studio.env)
     try:
-        upgrade_to_head(get_settings().sqlalchemy_url)
-        yield studio
+        with settings_from({key: studio.env.get(key) for key in IN_PROCESS_KEYS}) as settings:
+            try:
+                upgrade_to_head(settings.sqlalchemy_url)
+                yield studio
+            finally:
+                studio.stop_worker()
     finally:
-        studio.stop_worker()
-        _restore(saved)
         if pg_name:
             from app.db import engine_for
 
