@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py --model DEMO_DIR [--budget-minutes 20] [--heldout 200] [--seed 0]
         [--arms base,studio,studio_full,bare_lora,bare_full] [--out benchmarks/results/quality.json]
+        [--compare-with EARLIER.json ...]   # --arms "" only compares saved runs (the JSON is saved per arm)
 
 CPsyCoun (../shared/data/cpsycoun/dialogues.jsonl) is split BY DIALOGUE with a seeded shuffle: `--heldout`
 dialogues are held out and scored on their FIRST turn (first user message -> first counsellor reply), every
@@ -48,6 +49,8 @@ STUDIO = {
     "studio_full": ("full", {"learning_rate": 5e-5}),
     # Ablation: dialogues cut at max_seq_length (as the bare scripts and LLaMA-Factory do) instead of windows.
     "studio_full_truncate": ("full", {"learning_rate": 5e-5, "split_long_dialogues": False}),
+    # The defaults (full for the demo model, dialogues cut at the limit) at twice the learning rate.
+    "studio_full_lr1e-4": ("full", {"learning_rate": 1e-4}),
 }
 BARE = {
     "bare_lora": {"lora": True, "lr": 2e-4, "r": 16, "batch": 4, "accum": 2, "seq": 384},
@@ -163,6 +166,61 @@ def score(predictions: list[str], references: list[str]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _cpu() -> dict[str, Any]:
+    """What decides an arm's steps per budget: the processor (virtual ones share a name, so its bf16
+    instructions too: precision auto picks bf16 where they make it faster) and its core count."""
+    flags: set[str] = set()
+    name = ""
+    for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+        if line.startswith("model name") and not name:
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+    return {"name": name, "cores": os.cpu_count(), "bf16": sorted(flags & {"avx512_bf16", "amx_bf16"})}
+
+
+def _earlier_arms(path: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """Arms of an earlier run, for paired comparisons: only if it scored the very same held-out items
+    after the same training budget on the same kind of processor."""
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    same = ("data", "seed", "heldout", "max_new_tokens", "budget_minutes")
+    mismatch = [k for k in same if earlier["args"].get(k) != result["args"].get(k)]
+    if earlier.get("cpu") != result["cpu"]:
+        mismatch.append(f"processor ({earlier.get('cpu', 'not recorded')} vs {result['cpu']})")
+    if mismatch:
+        raise SystemExit(f"{path}: not comparable, it differs in {', '.join(mismatch)}")
+    return {arm: {**{k: v for k, v in data.items() if not k.startswith("minus_")}, "from": str(path)}
+            for arm, data in earlier["arms"].items()}  # fmt: skip
+
+
+def _save(result: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _compare_and_save(result: dict[str, Any], args: argparse.Namespace) -> None:
+    """Paired bootstrap of every arm against every studio arm (earlier runs' arms included), then save."""
+    from worker.evaluation.bootstrap import paired_bootstrap_mean_diff
+
+    for earlier in args.compare_with:
+        for arm, data in _earlier_arms(earlier, result).items():
+            result["arms"].setdefault(arm, data)
+    studio_arms = [a for a in STUDIO if a in result["arms"]]
+    for i, name in enumerate(studio_arms):
+        studio = result["arms"][name]
+        for arm, data in result["arms"].items():
+            if arm in studio_arms[: i + 1]:  # itself, or a studio arm already compared the other way
+                continue
+            diffs = data.setdefault(f"minus_{name}", {})
+            for metric in ("bleu4", "rouge_l"):
+                # paired_bootstrap_mean_diff(a, b) is the mean of b - a: here arm minus studio arm.
+                ci = paired_bootstrap_mean_diff(studio["per_item"][metric], data["per_item"][metric])
+                diffs[metric] = ci.to_dict()
+                print(f"{arm:11s} - {name:11s} {metric}: {ci.diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
+    result["load_after"] = os.getloadavg()
+    _save(result, args.out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="the demo model folder (python -m worker.demo_model)")
@@ -173,6 +231,10 @@ def main() -> int:
     parser.add_argument("--arms", default="base,studio,studio_full,bare_lora,bare_full")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument(
+        "--compare-with", type=Path, action="append", default=[],
+        help="an earlier run's JSON (same data, seed, held-out count): its arms join the paired comparisons",
+    )  # fmt: skip
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--train-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)
@@ -181,13 +243,11 @@ def main() -> int:
         bare_train(args.bare, args.model, args.train_file, args.budget_minutes, args.bare_out)
         return 0
 
-    from worker.evaluation.bootstrap import paired_bootstrap_mean_diff
-
     train_rows, test = split(args.data, args.heldout, args.seed)
     references = [ref for _, ref in test]
     result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items() if v is not None and k not in ("bare",)},
-        "load_before": os.getloadavg(), "cpu_count": os.cpu_count(), "train_dialogues": len(train_rows),
+        "load_before": os.getloadavg(), "cpu": _cpu(), "train_dialogues": len(train_rows),
         "heldout_first_turns": len(test), "arms": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ftstudio-quality-") as tmp:
@@ -218,21 +278,8 @@ def main() -> int:
             result["arms"][arm] = {**scores, **extra}
             print(f"{arm:10s} BLEU-4 {scores['bleu4']:6.2f}  ROUGE-L {scores['rouge_l']:6.2f}  "
                   f"(train+load {trained:.0f} s)", flush=True)  # fmt: skip
-    studio_arms = [a for a in STUDIO if a in result["arms"]]
-    for i, name in enumerate(studio_arms):
-        studio = result["arms"][name]
-        for arm, data in result["arms"].items():
-            if arm in studio_arms[: i + 1]:  # itself, or a studio arm already compared the other way
-                continue
-            diffs = data.setdefault(f"minus_{name}", {})
-            for metric in ("bleu4", "rouge_l"):
-                # paired_bootstrap_mean_diff(a, b) is the mean of b - a: here arm minus studio arm.
-                ci = paired_bootstrap_mean_diff(studio["per_item"][metric], data["per_item"][metric])
-                diffs[metric] = ci.to_dict()
-                print(f"{arm:11s} - {name:11s} {metric}: {ci.diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
-    result["load_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+            _save(result, args.out)  # after every arm: a long run stopped early keeps what it measured
+    _compare_and_save(result, args)
     print(f"raw results: {args.out}")
     return 0
 
