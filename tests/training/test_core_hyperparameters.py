@@ -106,7 +106,7 @@ def test_module_imports_only_pydantic_and_stdlib() -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "rate"), [("lora", 2e-4), ("ptuning", 2e-4), ("full", 5e-5), ("freeze", 5e-5)]
+    ("method", "rate"), [("lora", 2e-4), ("ptuning", 2e-4), ("full", 1e-4), ("freeze", 5e-5)]
 )
 def test_empty_learning_rate_is_the_methods_default(method: str, rate: float) -> None:
     """Full fine-tuning at the adapters' 2e-4 would be a poor default (issue #12): an empty rate is the
