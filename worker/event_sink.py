@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.jobs.live import publish
@@ -155,6 +156,12 @@ class EventSink:
         for checkpoint in job.checkpoints:
             if not checkpoint.deleted and not (self.run_dir / checkpoint.path).exists():
                 checkpoint.deleted = True
+
+
+def logged_steps(session: Session, job_id: int) -> dict[str, int]:
+    """The last step with a row, per metric kind: what new_steps_only needs to never log a step twice."""
+    query = select(JobMetric.kind, func.max(JobMetric.step)).where(JobMetric.job_id == job_id)
+    return dict(session.execute(query.group_by(JobMetric.kind)).all())
 
 
 def new_steps_only(events: list[dict], seen: dict[str, int]) -> list[dict]:

@@ -17,11 +17,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Job, JobEvent, JobMetric, utcnow
-from worker.event_sink import EventSink, new_steps_only
+from app.models import Job, JobEvent, utcnow
+from worker.event_sink import EventSink, logged_steps, new_steps_only
 from worker.training.events import read_events
 
 log = logging.getLogger(__name__)
@@ -60,13 +59,7 @@ def recover_unreported_checkpoint(session: Session, job: Job, run_dir: Path) -> 
     if newest is None or int(newest["step"]) <= chosen:
         return None
     step = int(newest["step"])
-    seen = dict(
-        session.execute(
-            select(JobMetric.kind, func.max(JobMetric.step))
-            .where(JobMetric.job_id == job.id)
-            .group_by(JobMetric.kind)
-        ).all()
-    )
+    seen = logged_steps(session, job.id)
     known_checkpoints = {c.step for c in job.checkpoints}
     missing = [
         e

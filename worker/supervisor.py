@@ -13,16 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from app.db import session_scope
 from app.jobs.repository import JobRepository
 from app.jobs.scheduling import claim_next, requeue, wake
-from app.models import Job, JobMetric, JobStatus, WorkerNode, utcnow
+from app.models import Job, JobStatus, WorkerNode, utcnow
 from app.settings import get_settings
 from worker.child_process import ChildProcess, log_tail
-from worker.event_sink import EventSink, new_steps_only
+from worker.event_sink import EventSink, logged_steps, new_steps_only
 from worker.job_kinds import CANCEL_HOOKS, SPEC_BUILDERS, success_hook
 from worker.lost_run import recover_unreported_checkpoint, step_of
 from worker.metrics_tail import MetricsTail
@@ -131,13 +131,7 @@ def _supervise(job_id: int, run_dir: Path, worker_id: str | None = None) -> str:
             return JobStatus.FAILED
         prebuild = _prebuild_argv(job)
         # Rows already logged (an earlier run of this job): a resumed run never logs a step twice.
-        seen = dict(
-            session.execute(
-                select(JobMetric.kind, func.max(JobMetric.step))
-                .where(JobMetric.job_id == job_id)
-                .group_by(JobMetric.kind)
-            ).all()
-        )
+        seen = logged_steps(session, job_id)
     env = {
         **os.environ,
         **spec.env,
