@@ -11,7 +11,8 @@ import pytest
 
 from tests.spine.conftest import tiny_model_dir  # noqa: F401
 from worker.evaluation.generation import GenerationSettings, generate_texts
-from worker.serving.engine import BASE, Engine, Request, _held_back
+from worker.serving.engine import Engine
+from worker.serving.requests import BASE, Request, held_back
 
 pytestmark = pytest.mark.slow
 
@@ -99,9 +100,9 @@ def test_an_adapter_changes_answers_and_the_base_stays(engine: Engine, tmp_path:
 
 
 def test_held_back_tail() -> None:
-    assert _held_back("abc\ufffd", []) == 1
-    assert _held_back("hello wo", ["world"]) == 2
-    assert _held_back("hello", ["xyz"]) == 0
+    assert held_back("abc\ufffd", []) == 1
+    assert held_back("hello wo", ["world"]) == 2
+    assert held_back("hello", ["xyz"]) == 0
 
 
 def test_a_request_joins_a_running_batch(engine: Engine) -> None:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from worker.serving.engine import Engine, Request
+from worker.serving.engine import Engine
+from worker.serving.requests import Request
 
 Item = Request | tuple[Callable[[], Any], Future]
 

@@ -11,56 +11,22 @@ because they cannot share a batch with sampling rows.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.evaluation.generation import GenerationSettings, prepare_tokenizer, render_prompt
-
-BASE = "__base__"  # the adapter name meaning "the base model, adapters off"
-
-
-@dataclass
-class Row:
-    """One sequence being generated (a request with n=2 has two rows)."""
-
-    request: Request
-    index: int
-    generator: Any = None
-    prompt_ids: list[int] = field(default_factory=list)  # for the repetition penalty
-    tokens: list[int] = field(default_factory=list)
-    sent: str = ""
-    done: bool = False
-    finish_reason: str | None = None
-
-
-@dataclass
-class Request:
-    """A prompt to continue. ``emit(index, text_delta, finish_reason)`` is called from the decoding
-    thread for every piece of text; ``finish(usage)`` once at the end; ``fail(message)`` on error."""
-
-    adapter: str
-    prompt: str
-    templated: bool
-    settings: GenerationSettings
-    stop: list[str]
-    emit: Callable[[int, str, str | None], None]
-    finish: Callable[[dict[str, int]], None]
-    fail: Callable[[str], None]
-    n: int = 1  # rows to generate (OpenAI's n; greedy n>1 repeats the same row)
-    prompt_tokens: int = 0
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def batchable(self) -> bool:
-        s = self.settings
-        return s.num_beams == 1 and s.no_repeat_ngram_size == 0
-
-
-class ModelLoadFailed(RuntimeError):
-    pass
+from worker.evaluation.generation import prepare_tokenizer, render_prompt
+from worker.serving.kv_cache import merge_cache, mergeable
+from worker.serving.requests import (
+    BASE,
+    Admit,
+    ModelLoadFailed,
+    Request,
+    Row,
+    RowText,
+    apply_stop,
+    finish_requests,
+)
+from worker.serving.sampling import choose_token
 
 
 class Engine:
@@ -82,6 +48,9 @@ class Engine:
         self.device = device
         self.adapters: dict[str, str] = {}  # name -> folder
         self.eos_ids = self._eos_ids()
+        self.row_text = RowText(
+            lambda tokens: self.tokenizer.decode(tokens, skip_special_tokens=True), self.eos_ids
+        )
         self.max_prompt_tokens = 4096
         self.max_rows = 16  # rows decoded together at most (the batcher sets it)
 
@@ -195,7 +164,7 @@ class Engine:
             tokens = [t for t in seq if t not in self.eos_ids and t != self.tokenizer.pad_token_id]
             completion += len(tokens)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            text, reason = _apply_stop(text, request.stop)
+            text, reason = apply_stop(text, request.stop)
             request.emit(
                 i, text, reason or ("length" if len(tokens) >= request.settings.max_new_tokens else "stop")
             )
@@ -238,13 +207,13 @@ class Engine:
             for row in rows:
                 all_rows.setdefault(id(row.request), []).append(row)
             while True:
-                tokens = [self._choose(row, logits[b]) for b, row in enumerate(rows)]
+                tokens = [choose_token(row, logits[b], self.eos_ids) for b, row in enumerate(rows)]
                 for row, token in zip(rows, tokens, strict=True):
-                    self._advance(row, token)
-                self._finish_requests(open_requests, all_rows)
+                    self.row_text.advance(row, token)
+                finish_requests(open_requests, all_rows)
                 keep = [b for b, row in enumerate(rows) if not row.done]
                 room = self.max_rows - len(keep)
-                new = admit(room) if admit is not None and room > 0 and _mergeable(cache) else []
+                new = admit(room) if admit is not None and room > 0 and mergeable(cache) else []
                 if not keep and not new:
                     break
                 if keep:
@@ -272,7 +241,7 @@ class Engine:
                     for row in new_rows:
                         all_rows.setdefault(id(row.request), []).append(row)
                     if keep:
-                        mask = _merge_cache(cache, mask, new_cache, new_mask)
+                        mask = merge_cache(cache, mask, new_cache, new_mask)
                         rows = rows + new_rows
                         logits = torch.cat([logits, new_logits])
                         position = torch.cat([position, new_position])
@@ -284,132 +253,3 @@ class Engine:
                             new_mask,
                             new_position,
                         )
-
-    def _finish_requests(self, open_requests: dict[int, Request], all_rows: dict[int, list[Row]]) -> None:
-        for key, request in list(open_requests.items()):
-            rows = all_rows[key]
-            if all(r.done for r in rows):
-                completion = sum(len(r.tokens) for r in rows)
-                request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
-                del open_requests[key]
-
-    def _choose(self, row: Row, logits: Any) -> int:
-        import torch
-
-        s = row.request.settings
-        if len(row.tokens) < s.min_new_tokens:
-            logits[list(self.eos_ids)] = -float("inf")
-        if s.repetition_penalty != 1.0:
-            previous = torch.tensor(sorted(set(row.prompt_ids) | set(row.tokens)), device=logits.device)
-            values = logits[previous]
-            logits[previous] = torch.where(
-                values > 0, values / s.repetition_penalty, values * s.repetition_penalty
-            )
-        if not s.do_sample:
-            return int(torch.argmax(logits))
-        logits = logits / s.temperature
-        if s.top_k > 0:
-            kth = torch.topk(logits, min(s.top_k, logits.shape[-1])).values[-1]
-            logits[logits < kth] = -float("inf")
-        probs = torch.softmax(logits, dim=-1)
-        if s.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            cumulative = torch.cumsum(sorted_probs, dim=-1)
-            drop = cumulative - sorted_probs > s.top_p  # keep the smallest set whose mass reaches top_p
-            sorted_probs[drop] = 0.0
-            probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-        return int(torch.multinomial(probs.cpu(), 1, generator=row.generator))
-
-    def _advance(self, row: Row, token: int) -> None:
-        request = row.request
-        if request.cancelled.is_set():
-            row.done, row.finish_reason = True, "cancelled"
-            return
-        if token in self.eos_ids:
-            self._finish_row(row, "stop")
-            return
-        row.tokens.append(token)
-        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        cut, reason = _apply_stop(text, request.stop)
-        if reason:
-            self._emit(row, cut[len(row.sent) :])
-            row.sent = cut
-            row.done, row.finish_reason = True, "stop"
-            request.emit(row.index, "", "stop")
-            return
-        if len(row.tokens) >= request.settings.max_new_tokens:
-            self._emit(row, text[len(row.sent) :])
-            row.sent = text
-            self._finish_row(row, "length")
-            return
-        # Hold back an unfinished UTF-8 character and any tail that might be the start of a stop string.
-        safe = len(text) - _held_back(text, request.stop)
-        if safe > len(row.sent):
-            self._emit(row, text[len(row.sent) : safe])
-            row.sent = text[:safe]
-
-    def _emit(self, row: Row, delta: str) -> None:
-        if delta:
-            row.request.emit(row.index, delta, None)
-
-    def _finish_row(self, row: Row, reason: str) -> None:
-        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        if reason == "stop" or reason == "length":
-            cut, _ = _apply_stop(text, row.request.stop)
-            self._emit(row, cut[len(row.sent) :])
-            row.sent = cut
-        row.done, row.finish_reason = True, reason
-        row.request.emit(row.index, "", reason)
-
-
-def _apply_stop(text: str, stop: list[str]) -> tuple[str, str | None]:
-    """Text cut before the first stop string, and "stop" when one was found."""
-    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
-    return (text[:cut], "stop") if cut >= 0 else (text, None)
-
-
-def _held_back(text: str, stop: list[str]) -> int:
-    """How many trailing characters to keep unsent: a half-decoded character, or a possible stop prefix."""
-    if text.endswith("\ufffd"):
-        return len(text) - len(text.rstrip("\ufffd"))
-    longest = 0
-    for s in stop:
-        for k in range(min(len(s) - 1, len(text)), 0, -1):
-            if text.endswith(s[:k]):
-                longest = max(longest, k)
-                break
-    return longest
-
-
-Admit = Callable[[int], list[Request]]
-
-
-def _mergeable(cache: Any) -> bool:
-    """Only plain dynamic caches can be padded and joined (sliding-window or static caches cannot)."""
-    layers = getattr(cache, "layers", None)
-    return (
-        type(cache).__name__ == "DynamicCache"
-        and bool(layers)
-        and all(type(layer).__name__ == "DynamicLayer" and layer.keys is not None for layer in layers)
-    )
-
-
-def _merge_cache(cache: Any, mask: Any, new_cache: Any, new_mask: Any) -> Any:
-    """Append ``new_cache``'s rows to ``cache`` in place, left-padding the shorter one with masked zeros;
-    returns the joined attention mask."""
-    import torch
-
-    length = max(mask.shape[1], new_mask.shape[1])
-
-    def left_pad(t: Any, missing: int, dim: int) -> Any:
-        if missing == 0:
-            return t
-        shape = list(t.shape)
-        shape[dim] = missing
-        return torch.cat([torch.zeros(shape, dtype=t.dtype, device=t.device), t], dim=dim)
-
-    a, b = length - mask.shape[1], length - new_mask.shape[1]
-    for old, new in zip(cache.layers, new_cache.layers, strict=True):
-        old.keys = torch.cat([left_pad(old.keys, a, -2), left_pad(new.keys, b, -2)])
-        old.values = torch.cat([left_pad(old.values, a, -2), left_pad(new.values, b, -2)])
-    return torch.cat([left_pad(mask, a, 1), left_pad(new_mask, b, 1)])

@@ -49,7 +49,7 @@ class Server:
 
     async def run(self, adapter: str, prompt: str, templated: bool, body: Any, model: str):  # type: ignore[no-untyped-def]
         """Submit a request; yields ("delta", i, text, finish)..., then ("usage", {}) or ("error", msg)."""
-        from worker.serving.engine import Request as GenRequest
+        from worker.serving.requests import Request as GenRequest
 
         try:
             settings, rows = body.settings()
@@ -126,7 +126,7 @@ def create_app(server: Server) -> FastAPI:
                 await asyncio.wrap_future(future)
             except Exception as exc:  # noqa: BLE001 - returned to the manager as the deployment's error
                 return JSONResponse({"detail": str(exc)}, status_code=422)  # type: ignore[return-value]
-        from worker.serving.engine import BASE
+        from worker.serving.requests import BASE
 
         server.models[name] = name if folder else BASE
         server.load_seconds[name] = round(time.monotonic() - started, 3)
@@ -257,7 +257,8 @@ def _watch_parent(parent: int) -> None:
 
 def load_engine(config: dict[str, Any]) -> tuple[Any, dict[str, str], dict[str, float]]:
     """Load the base and the configured models; raises ModelLoadFailed with a readable reason."""
-    from worker.serving.engine import BASE, Engine
+    from worker.serving.engine import Engine
+    from worker.serving.requests import BASE
 
     models: dict[str, str] = {}
     load: dict[str, float] = {}
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from worker.serving.batcher import Batcher
-    from worker.serving.engine import ModelLoadFailed
+    from worker.serving.requests import ModelLoadFailed
 
     try:
         engine, models, load = load_engine(config)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.evaluation.generation import render_prompt
-from worker.serving.engine import BASE, ModelLoadFailed, Request, _apply_stop
+from worker.serving.requests import BASE, ModelLoadFailed, Request, apply_stop
 
 
 class VllmEngine:
@@ -84,7 +84,7 @@ class VllmEngine:
                 request.prompt_tokens = len(output.prompt_token_ids or [])
                 completion = 0
                 for i, choice in enumerate(output.outputs):
-                    text, reason = _apply_stop(choice.text, request.stop)
+                    text, reason = apply_stop(choice.text, request.stop)
                     completion += len(choice.token_ids)
                     request.emit(i, text, reason or choice.finish_reason or "stop")
                 request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
