@@ -1,15 +1,20 @@
 """Useful tokens per second: studio defaults vs a padded HF Trainer, and the studio's overhead on equal work.
 
-    python benchmarks/throughput.py --model DIR [--steps 20] [--rows 400] [--repeats 3]
-        [--out benchmarks/results/throughput.json]
+    python benchmarks/throughput.py --model DIR [--method full|lora] [--data FILE] [--steps 20] [--rows 400]
+        [--repeats 3] [--out benchmarks/results/throughput.json]
 
-Data: the first `--rows` CPsyCoun dialogues (../shared/data). Both sides train the same examples (the studio's
-own tokenisation: assistant-only labels, windows of max_seq_length), the same LoRA (the form's defaults),
-batch, accumulation, learning rate, optimizer, seed and number of optimizer steps.
+Data: the first `--rows` rows of `--data` (default the CPsyCoun dialogues in ../shared/data; any file the
+studio accepts for upload, read by the studio's own ingest, e.g. LLaMA-Factory's alpaca_zh_demo.json). Both
+sides train the same examples (the studio's own tokenisation: assistant-only labels, max_seq_length), the same
+method (`--method`: full, what "auto" picks for the demo model, or LoRA with the form's defaults), batch,
+accumulation, learning rate, optimizer, seed and number of optimizer steps.
 
 1. useful tokens/s = loss-bearing (labelled) tokens / training-loop seconds:
    studio = the real training child with the form's defaults (padding-free packing where exact);
-   padded = a bare HF Trainer + PEFT, one example per row, padded (DataCollatorForSeq2Seq). Goal >= 1.3x.
+   padded = a bare HF Trainer (+ PEFT for LoRA), one example per row, padded (DataCollatorForSeq2Seq).
+   Goal >= 1.3x. The padded side also reports its padding share (pad positions / all positions of its
+   batches): packing removes at most that work, so the linear part of a step speeds up by at most
+   1 / (1 - share) (a data property: rows that all fill max_seq_length leave nothing to remove).
 2. overhead on equal work: the child with packing off (one example per row, random order: the very batches
    the bare Trainer gets) vs the bare Trainer, steps/s. Goal >= 0.97. The child runs under cProfile and the
    cumulative seconds of the metrics callback, the TensorBoard writer, the collate function and the loss watch
@@ -48,17 +53,20 @@ def _env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
 
 
+METHODS = ("full", "lora")
+
+
 def _hp(steps: int, packing: bool) -> dict[str, Any]:
     return {"max_steps": steps, "save_steps": steps + 1, "packing": packing, "precision": "fp32"}
 
 
 def run_studio(
-    model: str, data: Path, steps: int, packing: bool, work: Path, *, profile: bool = False
+    model: str, method: str, data: Path, steps: int, packing: bool, work: Path, *, profile: bool = False
 ) -> dict[str, Any]:
     run_dir = work / f"studio-{'packed' if packing else 'rows'}-{time.monotonic_ns()}"
     run_dir.mkdir(parents=True)
     config = {
-        "job_id": "throughput", "run_dir": str(run_dir), "method": "lora", "base_model": {"path": model},
+        "job_id": "throughput", "run_dir": str(run_dir), "method": method, "base_model": {"path": model},
         "dataset": {"train_path": str(data)}, "hyperparameters": _hp(steps, packing),
     }  # fmt: skip
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
@@ -87,7 +95,7 @@ def run_studio(
     }  # fmt: skip
 
 
-def bare(model: str, data: Path, steps: int, out: Path) -> None:
+def bare(model: str, method: str, data: Path, steps: int, out: Path) -> None:
     """The padded HF Trainer (runs in its own process: `throughput.py --bare ...`)."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -113,26 +121,30 @@ def bare(model: str, data: Path, steps: int, out: Path) -> None:
     )
     rows = [{**r, "attention_mask": [1] * len(r["input_ids"])} for r in unpacked_rows(examples)]
     net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-    targets = "all-linear" if hp.lora_target_modules in ("all-linear", "attention+mlp") else None
-    if targets is None:
-        targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
-    net = get_peft_model(
-        net,
-        LoraConfig(
-            r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout, target_modules=targets
-        ),
-    )
-    labelled = [0]
+    if method == "lora":
+        targets = "all-linear" if hp.lora_target_modules in ("all-linear", "attention+mlp") else None
+        if targets is None:
+            targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+        net = get_peft_model(
+            net,
+            LoraConfig(
+                r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout, target_modules=targets
+            ),
+        )
+    counts = {"labelled": 0, "real": 0, "positions": 0}
 
     class Counting(DataCollatorForSeq2Seq):
         def __call__(self, features, return_tensors=None):  # type: ignore[no-untyped-def]
-            labelled[0] += sum(sum(1 for t in f["labels"][1:] if t != -100) for f in features)
+            counts["labelled"] += sum(sum(1 for t in f["labels"][1:] if t != -100) for f in features)
+            lengths = [len(f["input_ids"]) for f in features]
+            counts["real"] += sum(lengths)
+            counts["positions"] += max(lengths) * len(lengths)
             return super().__call__(features, return_tensors)
 
     args = TrainingArguments(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=hp.per_device_train_batch_size,
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
-        learning_rate=hp.learning_rate or default_learning_rate("lora"),
+        learning_rate=hp.learning_rate or default_learning_rate(method),
         lr_scheduler_type=hp.lr_scheduler_type, optim=hp.optim, logging_steps=hp.logging_steps,
         save_strategy="no", report_to=[], seed=hp.seed, data_seed=hp.seed,
         use_cpu=not torch.cuda.is_available(),
@@ -142,16 +154,27 @@ def bare(model: str, data: Path, steps: int, out: Path) -> None:
     result = Trainer(model=net, args=args, train_dataset=rows, data_collator=collator).train()
     runtime = result.metrics["train_runtime"]
     print(json.dumps({
-        "side": "bare", "steps": steps, "train_runtime": runtime, "label_tokens": labelled[0],
-        "useful_tokens_per_second": labelled[0] / runtime, "steps_per_second": steps / runtime,
+        "side": "bare", "steps": steps, "train_runtime": runtime, "label_tokens": counts["labelled"],
+        "useful_tokens_per_second": counts["labelled"] / runtime, "steps_per_second": steps / runtime,
+        "padding_share": 1 - counts["real"] / max(counts["positions"], 1),
     }))  # fmt: skip
 
 
-def run_bare(model: str, data: Path, steps: int, work: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--model", model, "--bare", "--data", str(data), "--steps", str(steps),
-           "--bare-out", str(work / "bare")]  # fmt: skip
+def run_bare(model: str, method: str, data: Path, steps: int, work: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--model", model, "--method", method, "--bare", "--data", str(data),
+           "--steps", str(steps), "--bare-out", str(work / "bare")]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _studio_rows(path: Path) -> list[list[dict[str, str]]]:
+    """The conversations of an upload as the studio stores them (its own reader, format detection and
+    normalisation), so an alpaca, ShareGPT or messages file trains the same on both sides."""
+    from app.datasets.ingest.pipeline import ingest_file
+    from app.datasets.ingest.schema import IngestOptions
+
+    rows, _ = ingest_file(path, original_filename=path.name, options=IngestOptions())
+    return [row["messages"] for row in rows]
 
 
 def _median(values: list[float]) -> tuple[float, float, float]:
@@ -163,6 +186,7 @@ def _median(values: list[float]) -> tuple[float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
+    parser.add_argument("--method", choices=METHODS, default="full")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--steps", type=int, default=20)
@@ -172,7 +196,7 @@ def main() -> int:
     parser.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        bare(args.model, args.data, args.steps, args.bare_out)
+        bare(args.model, args.method, args.data, args.steps, args.bare_out)
         return 0
     result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -181,7 +205,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ftstudio-throughput-") as tmp:
         work = Path(tmp)
         data = work / "rows.jsonl"
-        lines = args.data.read_text(encoding="utf-8").splitlines()[: args.rows]
+        rows = _studio_rows(args.data)[: args.rows]
+        lines = [json.dumps({"messages": r}, ensure_ascii=False) for r in rows]
         data.write_text("\n".join(lines) + "\n", encoding="utf-8")
         runs: dict[str, list[dict]] = {"studio_defaults": [], "studio_rows": [], "bare": []}
         for i in range(max(1, args.repeats)):
@@ -190,19 +215,22 @@ def main() -> int:
                 order.reverse()  # alternate: a warming or loaded machine must not favour one side
             for side in order:
                 if side == "bare":
-                    runs["bare"].append(run_bare(args.model, data, args.steps, work))
+                    runs["bare"].append(run_bare(args.model, args.method, data, args.steps, work))
                 else:
                     packing = side == "studio_defaults"
-                    runs[side].append(run_studio(args.model, data, args.steps, packing, work))
+                    runs[side].append(run_studio(args.model, args.method, data, args.steps, packing, work))
                 last = runs[side][-1]
                 print(f"round {i + 1}: {side}: {last['useful_tokens_per_second']:.1f} useful tok/s, "
                       f"{last['steps_per_second']:.3f} steps/s", flush=True)  # fmt: skip
-        profiled = run_studio(args.model, data, args.steps, False, work, profile=True)
+        profiled = run_studio(args.model, args.method, data, args.steps, False, work, profile=True)
     useful = [s["useful_tokens_per_second"] / b["useful_tokens_per_second"]
               for s, b in zip(runs["studio_defaults"], runs["bare"], strict=True)]  # fmt: skip
     overhead = [s["steps_per_second"] / b["steps_per_second"]
                 for s, b in zip(runs["studio_rows"], runs["bare"], strict=True)]  # fmt: skip
     u, o = _median(useful), _median(overhead)
+    pad = _median([b["padding_share"] for b in runs["bare"]])
+    print(f"padding share of the padded batches: median {pad[0]:.1%} (packing gains at most "
+          f"~{1 / (1 - pad[0]):.2f}x on the linear part of a step)")  # fmt: skip
     print(f"useful tokens/s, studio defaults / padded Trainer: median {u[0]:.3f} [{u[1]:.3f}, {u[2]:.3f}] "
           "(goal >= 1.3)")  # fmt: skip
     print(
