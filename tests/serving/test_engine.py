@@ -12,7 +12,7 @@ import pytest
 from tests.spine.conftest import tiny_model_dir  # noqa: F401
 from worker.evaluation.generation import GenerationSettings, generate_texts
 from worker.serving.engine import Engine
-from worker.serving.requests import BASE, Request, held_back
+from worker.serving.requests import BASE, Request
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +97,6 @@ def test_an_adapter_changes_answers_and_the_base_stays(engine: Engine, tmp_path:
     assert tuned_out["texts"][0] != before_out["texts"][0]
     assert again_out["texts"][0] == before_out["texts"][0], "adapters off must give the base's answer"
     engine.remove_adapter("random")
-
-
-def test_held_back_tail() -> None:
-    assert held_back("abc\ufffd", []) == 1
-    assert held_back("hello wo", ["world"]) == 2
-    assert held_back("hello", ["xyz"]) == 0
 
 
 def test_a_request_joins_a_running_batch(engine: Engine) -> None:
