@@ -3,10 +3,15 @@
     python benchmarks/quality.py --model DEMO_DIR [--budget-minutes 20] [--heldout 200] [--seed 0]
         [--arms base,studio,studio_full,bare_lora,bare_full] [--out benchmarks/results/quality.json]
         [--compare-with EARLIER.json ...]   # --arms "" only compares saved runs (the JSON is saved per arm)
+        [--heldout-turn first|later]
 
 CPsyCoun (../shared/data/cpsycoun/dialogues.jsonl) is split BY DIALOGUE with a seeded shuffle: `--heldout`
 dialogues are held out and scored on their FIRST turn (first user message -> first counsellor reply), every
-other dialogue trains. Arms, each in its own process, each with the same wall-clock training budget:
+other dialogue trains. `--heldout-turn later` scores a LATER reply instead (a seeded choice among each
+held-out dialogue's third and later counsellor replies), its prompt the system prompt plus as many whole
+recent exchanges as fit in max_seq_length minus --max-new-tokens tokens: what windows
+(split_long_dialogues) train for and truncation never sees. Arms, each in its own process, each with the
+same wall-clock training budget:
 
 - studio:    the real training child (python -m worker.training.sft) with the form's defaults and
              max_train_minutes = budget (nothing else set);
@@ -51,23 +56,63 @@ STUDIO = {
     "studio_full_truncate": ("full", {"learning_rate": 5e-5, "split_long_dialogues": False}),
     # The defaults (full for the demo model, dialogues cut at the limit) at twice the learning rate.
     "studio_full_lr1e-4": ("full", {"learning_rate": 1e-4}),
+    # The same with windows: every counsellor reply trained once with the recent context that fits.
+    "studio_full_windows": ("full", {"learning_rate": 1e-4, "split_long_dialogues": True}),
 }
+SEQ = 384  # max_seq_length of every arm (the studio's default, the bare scripts' "seq")
 BARE = {
-    "bare_lora": {"lora": True, "lr": 2e-4, "r": 16, "batch": 4, "accum": 2, "seq": 384},
-    "bare_full": {"lora": False, "lr": 5e-5, "batch": 4, "accum": 2, "seq": 384},
+    "bare_lora": {"lora": True, "lr": 2e-4, "r": 16, "batch": 4, "accum": 2, "seq": SEQ},
+    "bare_full": {"lora": False, "lr": 5e-5, "batch": 4, "accum": 2, "seq": SEQ},
 }
 
 
-def split(path: Path, heldout: int, seed: int) -> tuple[list[dict], list[tuple[list[dict], str]]]:
+def split(path: Path, heldout: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Dialogues to train on, and the held-out ones (by dialogue, seeded)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     random.Random(seed).shuffle(rows)
+    return rows[heldout:], rows[:heldout]
+
+
+def first_turns(heldout: list[dict]) -> list[tuple[list[dict], str]]:
+    """(prompt messages, reference) of each held-out dialogue's first counsellor reply."""
     test = []
-    for row in rows[:heldout]:
+    for row in heldout:
         msgs = row["messages"]
         first_user = next(i for i, m in enumerate(msgs) if m["role"] == "user")
-        reply = msgs[first_user + 1]
-        test.append((msgs[: first_user + 1], reply["content"]))
-    return rows[heldout:], test
+        test.append((msgs[: first_user + 1], msgs[first_user + 1]["content"]))
+    return test
+
+
+def later_turns(
+    heldout: list[dict], tokenizer: Any, seed: int, context_tokens: int
+) -> list[tuple[list[dict], str]]:
+    """(prompt messages, reference) of one later counsellor reply per held-out dialogue (the third or a
+    later one, seeded), the prompt cut to whole recent exchanges that fit in ``context_tokens``."""
+    from worker.evaluation.generation import render_prompt
+
+    rng = random.Random(seed)
+    test = []
+    for row in heldout:
+        msgs = row["messages"]
+        replies = [
+            i
+            for i, m in enumerate(msgs)
+            if m["role"] == "assistant" and i > 0 and msgs[i - 1]["role"] == "user"
+        ]
+        if len(replies) < 3:
+            continue
+        at = rng.choice(replies[2:])
+        system = [m for m in msgs[:1] if m["role"] == "system"]
+        context = msgs[len(system) : at]
+        # Drop the oldest exchange (a user turn and the reply after it) until the prompt fits; the last
+        # user turn always stays.
+        while len(context) > 1:
+            prompt, _ = render_prompt(tokenizer, system + context)
+            if len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) <= context_tokens:
+                break
+            context = context[2:] if len(context) > 2 else context[-1:]
+        test.append((system + context, msgs[at]["content"]))
+    return test
 
 
 def _env() -> dict[str, str]:
@@ -185,6 +230,9 @@ def _earlier_arms(path: Path, result: dict[str, Any]) -> dict[str, Any]:
     earlier = json.loads(path.read_text(encoding="utf-8"))
     same = ("data", "seed", "heldout", "max_new_tokens", "budget_minutes")
     mismatch = [k for k in same if earlier["args"].get(k) != result["args"].get(k)]
+    # Runs from before --heldout-turn existed scored first turns.
+    if earlier["args"].get("heldout_turn", "first") != result["args"].get("heldout_turn", "first"):
+        mismatch.append("heldout_turn")
     if earlier.get("cpu") != result["cpu"]:
         mismatch.append(f"processor ({earlier.get('cpu', 'not recorded')} vs {result['cpu']})")
     if mismatch:
@@ -231,6 +279,7 @@ def main() -> int:
     parser.add_argument("--arms", default="base,studio,studio_full,bare_lora,bare_full")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--heldout-turn", choices=("first", "later"), default="first")
     parser.add_argument(
         "--compare-with", type=Path, action="append", default=[],
         help="an earlier run's JSON (same data, seed, held-out count): its arms join the paired comparisons",
@@ -243,12 +292,19 @@ def main() -> int:
         bare_train(args.bare, args.model, args.train_file, args.budget_minutes, args.bare_out)
         return 0
 
-    train_rows, test = split(args.data, args.heldout, args.seed)
+    train_rows, heldout = split(args.data, args.heldout, args.seed)
+    if args.heldout_turn == "first":
+        test = first_turns(heldout)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        test = later_turns(heldout, tokenizer, args.seed, SEQ - args.max_new_tokens)
     references = [ref for _, ref in test]
     result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items() if v is not None and k not in ("bare",)},
         "load_before": os.getloadavg(), "cpu": _cpu(), "train_dialogues": len(train_rows),
-        "heldout_first_turns": len(test), "arms": {},
+        f"heldout_{args.heldout_turn}_turns": len(test), "arms": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ftstudio-quality-") as tmp:
         work = Path(tmp)
