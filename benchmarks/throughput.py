@@ -221,7 +221,9 @@ def main() -> int:
                     runs[side].append(run_studio(args.model, args.method, data, args.steps, packing, work))
                 last = runs[side][-1]
                 print(f"round {i + 1}: {side}: {last['useful_tokens_per_second']:.1f} useful tok/s, "
-                      f"{last['steps_per_second']:.3f} steps/s", flush=True)  # fmt: skip
+                      f"{last['steps_per_second']:.3f} steps/s"
+                      + (f", padding {last['padding_share']:.1%}" if "padding_share" in last else ""),
+                      flush=True)  # fmt: skip
         profiled = run_studio(args.model, args.method, data, args.steps, False, work, profile=True)
     useful = [s["useful_tokens_per_second"] / b["useful_tokens_per_second"]
               for s, b in zip(runs["studio_defaults"], runs["bare"], strict=True)]  # fmt: skip
