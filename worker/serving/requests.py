@@ -78,26 +78,22 @@ class RowText:
         row.tokens.append(token)
         text = self.decode(row.tokens)
         cut, reason = apply_stop(text, request.stop)
-        if reason:
-            _emit(row, cut[len(row.sent) :])
-            row.sent = cut
-            row.done, row.finish_reason = True, "stop"
-            request.emit(row.index, "", "stop")
+        if reason or len(row.tokens) >= request.settings.max_new_tokens:
+            self._close(row, cut, reason or "length")  # a stop string wins over the length limit
             return
-        if len(row.tokens) >= request.settings.max_new_tokens:
-            _emit(row, text[len(row.sent) :])
-            row.sent = text
-            self.finish(row, "length")
-            return
+        # Hold back an unfinished UTF-8 character and any tail that might be the start of a stop string.
         safe = len(text) - held_back(text, request.stop)
         if safe > len(row.sent):
             _emit(row, text[len(row.sent) : safe])
             row.sent = text[:safe]
 
     def finish(self, row: Row, reason: str) -> None:
-        cut, _ = apply_stop(self.decode(row.tokens), row.request.stop)
-        _emit(row, cut[len(row.sent) :])
-        row.sent = cut
+        """End the row now (end of sequence): send what was held back, up to any stop string."""
+        self._close(row, apply_stop(self.decode(row.tokens), row.request.stop)[0], reason)
+
+    def _close(self, row: Row, final_text: str, reason: str) -> None:
+        _emit(row, final_text[len(row.sent) :])
+        row.sent = final_text
         row.done, row.finish_reason = True, reason
         row.request.emit(row.index, "", reason)
 
