@@ -122,9 +122,9 @@ def bare(model: str, method: str, data: Path, steps: int, out: Path) -> None:
     rows = [{**r, "attention_mask": [1] * len(r["input_ids"])} for r in unpacked_rows(examples)]
     net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
     if method == "lora":
-        targets = "all-linear" if hp.lora_target_modules in ("all-linear", "attention+mlp") else None
-        if targets is None:
-            targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+        # PEFT's own names, as a bare script writes them (not the studio's resolver).
+        all_linear = hp.lora_target_modules in ("all-linear", "attention+mlp")
+        targets = "all-linear" if all_linear else ["q_proj", "k_proj", "v_proj", "o_proj"]
         net = get_peft_model(
             net,
             LoraConfig(
