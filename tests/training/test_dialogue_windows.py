@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from worker.training.chat_data import IGNORE_INDEX, exchanges, load_rows, trim_to_last_assistant
-from worker.training.windows import build_examples
+from worker.training.windows import build_examples, untrained_replies_warning
 
 MAX_LEN = 384
 
@@ -77,6 +77,26 @@ def test_windows_train_far_more_than_truncation(dialogues: list, tiny_tokenizer:
     assert all(len(e) <= MAX_LEN for e in cut)
     assert split.num_trained_tokens > 2 * plain.num_trained_tokens
     assert split.num_rows == plain.num_rows == len(dialogues)
+
+
+def test_replies_left_untrained_by_truncation_are_counted_and_said(
+    dialogues: list, tiny_tokenizer: Any
+) -> None:
+    replies = sum(len(exchanges(tiny_tokenizer, m)) for m in dialogues)
+    windows, split = build_examples(dialogues, tiny_tokenizer, MAX_LEN, split_long_dialogues=True)
+    cut, plain = build_examples(dialogues, tiny_tokenizer, MAX_LEN, split_long_dialogues=False)
+    assert split.num_replies == plain.num_replies == replies
+    # Windows train every reply once (none of these 12 has an exchange longer than the limit) ...
+    assert split.num_replies_trained == replies == sum(len(_runs(w.labels)) for w in windows)
+    assert untrained_replies_warning(split, MAX_LEN) is None
+    # ... truncation only the replies that start before the limit: the openings.
+    assert plain.num_replies_trained == sum(len(_runs(e.labels)) for e in cut) < replies / 2
+    warning = untrained_replies_warning(plain, MAX_LEN)
+    assert warning is not None and f"of {replies} assistant replies" in warning
+    assert f"max_seq_length={MAX_LEN}" in warning and "split_long_dialogues=true" in warning
+    # A short limit on short rows loses nothing: no warning.
+    _, fits = build_examples(dialogues, tiny_tokenizer, 100_000, split_long_dialogues=False)
+    assert fits.num_replies_trained == replies and untrained_replies_warning(fits, 100_000) is None
 
 
 def test_truncated_rows_are_counted(tiny_tokenizer: Any) -> None:

@@ -205,3 +205,39 @@ def test_dataset_left_empty_exits_2(tmp_path: Path, tiny_model_dir: Path, h: Any
     error = json.loads((tmp_path / "run" / "error.json").read_text())["error"]
     assert "no training example is left" in error and "max_seq_length=32" in error
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_replies_cut_away_by_truncation_are_said_after_the_start_event(
+    tmp_path: Path, tiny_model_dir: Path, h: Any
+) -> None:
+    """Dialogues longer than max_seq_length, cut at the limit: the job says how many replies never train
+    (a warning, shown on the job page) and the start event counts them; with windows nothing is said."""
+    from worker.training.sft import main
+
+    dialogue: list[dict[str, str]] = []
+    for turn in range(6):
+        dialogue += [
+            {"role": "user", "content": f"第{turn}个问题：我最近总是睡不好，怎么办？"},
+            {"role": "assistant", "content": f"第{turn}个回答：我们一起看看你的作息和压力。"},
+        ]
+    train = h.write_jsonl(tmp_path / "train.jsonl", [dialogue] * 3)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    events = {}
+    try:
+        for split in (False, True):
+            run_dir = tmp_path / f"split-{split}"
+            hp = {"max_seq_length": 64, "split_long_dialogues": split, "max_steps": 1, "save_steps": 10}
+            config = h.write_config(run_dir, tiny_model_dir, train, hyperparameters=hp)
+            assert main(["--config", str(config)]) == 0
+            events[split] = h.read_events(run_dir)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    cut = events[False]
+    assert cut[0]["event"] == "start" and cut[0]["num_replies"] == 18
+    assert 0 < cut[0]["num_replies_trained"] <= 9, cut[0]
+    assert cut[1]["event"] == "warning" and "split_long_dialogues=true" in cut[1]["message"]
+    assert f"{18 - cut[0]['num_replies_trained']} of 18 assistant replies" in cut[1]["message"]
+    windowed = events[True]
+    assert windowed[0]["num_replies_trained"] == 18
+    assert not [e for e in windowed if e["event"] == "warning"]

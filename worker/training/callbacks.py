@@ -57,7 +57,8 @@ class GracefulStop(TrainerCallback):
 
 
 class MetricsEvents(TrainerCallback):
-    """The Trainer's begin, logs and saves as metrics.jsonl events (start / train / eval / checkpoint)."""
+    """The Trainer's begin, logs and saves as metrics.jsonl events (start / train / eval / checkpoint);
+    ``warnings`` about the run's data follow the start event (which stays the first event)."""
 
     def __init__(
         self,
@@ -65,8 +66,10 @@ class MetricsEvents(TrainerCallback):
         collator: Collator,
         start_fields: dict[str, Any] | None = None,
         checkpoint_prefix: str = "checkpoints",
+        warnings: list[str] | None = None,
     ) -> None:
         self.writer = writer
+        self.warnings = warnings or []
         self.start_fields = start_fields
         self.collator = collator
         self.checkpoint_prefix = checkpoint_prefix
@@ -83,6 +86,8 @@ class MetricsEvents(TrainerCallback):
         if self.start_fields is not None and state.is_world_process_zero:
             # Written here because only now does the Trainer know the total number of optimizer steps.
             self.writer.write("start", total_steps=state.max_steps, **self.start_fields)
+            for message in self.warnings:
+                self.writer.write("warning", message=message)
 
     def tokens_per_second(self) -> float:
         """Real (non-pad) tokens per second over the whole run so far."""

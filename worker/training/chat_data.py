@@ -46,6 +46,16 @@ class Example:
     def num_trained(self) -> int:
         return sum(label != IGNORE_INDEX for label in self.labels)
 
+    @property
+    def num_trained_replies(self) -> int:
+        """Assistant replies with at least one trained token: each is one run of labels (the user turn
+        and role headers between two replies are context)."""
+        runs, previous = 0, IGNORE_INDEX
+        for label in self.labels:
+            runs += label != IGNORE_INDEX and previous == IGNORE_INDEX
+            previous = label
+        return runs
+
 
 @dataclass
 class DataStats:
@@ -54,6 +64,8 @@ class DataStats:
     num_truncated: int = 0  # conversations that lost tokens to max_seq_length
     num_empty: int = 0  # conversations dropped because no assistant token was left to train on
     num_trained_tokens: int = 0
+    num_replies: int = 0  # assistant replies in the conversations
+    num_replies_trained: int = 0  # of them, those with at least one trained token (truncation drops the rest)
 
 
 def check_messages(messages: Any, where: str) -> list[dict[str, str]]:

@@ -24,7 +24,7 @@ from worker.training.config import ConfigError, RunConfig, load_config, resolve_
 from worker.training.events import EventWriter, write_error
 from worker.training.stop import StopFlag
 from worker.training.templates import choose_chat_template
-from worker.training.windows import build_examples
+from worker.training.windows import build_examples, untrained_replies_warning
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
 
@@ -239,6 +239,8 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "num_truncated": stats.num_truncated,
         "num_empty": stats.num_empty,
         "num_trained_tokens": stats.num_trained_tokens,
+        "num_replies": stats.num_replies,
+        "num_replies_trained": stats.num_replies_trained,
         "num_sequences": len(train_rows),
         "batching": mode,
         "chat_template": template,
@@ -248,7 +250,8 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         "precision": hp.precision,
         "precision_reason": precision_note,
     }
-    metrics = MetricsEvents(writer, collator, start_fields)
+    cut_away = untrained_replies_warning(stats, hp.max_seq_length)
+    metrics = MetricsEvents(writer, collator, start_fields, warnings=[cut_away] if cut_away else [])
     callbacks = [metrics, GracefulStop(flag), _tensorboard_callback(run_dir)]
     watch = CollapseWatch(writer)
     # Always on, whatever the quick-eval setting: the loss signals on every logged step.
