@@ -49,14 +49,16 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
 OUT = Path(__file__).resolve().parent / "results" / "quality.json"
 # Studio arms: method and the hyperparameters set besides max_train_minutes (everything else: defaults).
+# The full-fine-tune arms name split_long_dialogues, whose default changed twice: saved runs of an arm name
+# stay comparable (quality.json's studio_full ran with windows, quality_lr.json's with cutting).
 STUDIO = {
     "studio": ("lora", {}),
-    "studio_full": ("full", {"learning_rate": 5e-5}),
+    "studio_full": ("full", {"learning_rate": 5e-5, "split_long_dialogues": True}),
     # Ablation: dialogues cut at max_seq_length (as the bare scripts and LLaMA-Factory do) instead of windows.
     "studio_full_truncate": ("full", {"learning_rate": 5e-5, "split_long_dialogues": False}),
-    # The defaults (full for the demo model, dialogues cut at the limit) at twice the learning rate.
-    "studio_full_lr1e-4": ("full", {"learning_rate": 1e-4}),
-    # The same with windows: every counsellor reply trained once with the recent context that fits.
+    # Cutting at twice the learning rate (the default until later turns were measured: quality_turns.py).
+    "studio_full_lr1e-4": ("full", {"learning_rate": 1e-4, "split_long_dialogues": False}),
+    # The defaults since: windows, every counsellor reply trained once with the recent context that fits.
     "studio_full_windows": ("full", {"learning_rate": 1e-4, "split_long_dialogues": True}),
 }
 SEQ = 384  # max_seq_length of every arm (the studio's default, the bare scripts' "seq")

@@ -62,10 +62,11 @@ def test_loss_preview_marks_assistant_turns_only(chatml_tokenizer_dir: str) -> N
 
 def test_loss_preview_of_a_long_dialogue_shows_windows(chatml_tokenizer_dir: str) -> None:
     row = _row(9, *[f"第{i}句话，" + "很长的内容" * 8 for i in range(8)])
-    # The job default (issue #12) cuts the dialogue at the limit: one sequence, no longer than it.
-    cut = render_loss_preview(row, chatml_tokenizer_dir, max_seq_length=120)
+    # Windows off: the dialogue is cut at the limit, one sequence no longer than it.
+    cut = render_loss_preview(row, chatml_tokenizer_dir, max_seq_length=120, split_long_dialogues=False)
     assert {p["window"] for p in cut} == {0} and sum(len(p["ids"]) for p in cut) <= 120
-    pieces = render_loss_preview(row, chatml_tokenizer_dir, max_seq_length=120, split_long_dialogues=True)
+    # The job default (issue #12): windows, each ending on a reply that carries loss.
+    pieces = render_loss_preview(row, chatml_tokenizer_dir, max_seq_length=120)
     windows = sorted({p["window"] for p in pieces})
     assert len(windows) > 1
     for w in windows:

@@ -17,7 +17,7 @@ def test_defaults_follow_the_issue() -> None:
     # issue #12's measured defaults: LoRA r16 all-linear, batch 4 x 2, 384 tokens
     assert (hp.lora_r, hp.lora_alpha, hp.lora_dropout, hp.lora_target_modules) == (16, 32, 0.05, "all-linear")
     assert (hp.per_device_train_batch_size, hp.gradient_accumulation_steps, hp.max_seq_length) == (4, 2, 384)
-    assert hp.max_steps == -1 and hp.precision == "auto" and hp.split_long_dialogues is False
+    assert hp.max_steps == -1 and hp.precision == "auto" and hp.split_long_dialogues is True
     assert hp.collapse_action == "pause" and hp.max_train_minutes is None
     assert set(METHODS) >= {
         "lora",

@@ -149,7 +149,7 @@ def render_loss_preview(
     max_seq_length: int,
     chat_template: str = "auto",
     trust_remote_code: bool = False,
-    split_long_dialogues: bool = False,  # the job default (app/jobs/hyperparameters.py)
+    split_long_dialogues: bool = True,  # the job default (app/jobs/hyperparameters.py)
 ) -> list[dict]:
     """One row as the training child will see it: [{"text", "ids", "carries_loss", "window"}], in order.
 

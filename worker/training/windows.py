@@ -1,7 +1,7 @@
 """Fit conversations into max_seq_length: training windows for long dialogues, or plain truncation.
 
-Windows (split_long_dialogues=True, opt-in since issue #12 measured plain truncation far better on first
-replies: app/jobs/hyperparameters.py). A counselling dialogue is far longer than a small model's context, and
+Windows (split_long_dialogues=True, the default: measured better over whole dialogues than truncation,
+app/jobs/hyperparameters.py). A counselling dialogue is far longer than a small model's context, and
 cutting it at the limit would train only its first exchanges. Instead each assistant turn is trained exactly
 once, in a window that
   * ends on an assistant turn,
