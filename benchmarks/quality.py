@@ -226,17 +226,24 @@ def _cpu() -> dict[str, Any]:
     return {"name": name, "cores": os.cpu_count(), "bf16": sorted(flags & {"avx512_bf16", "amx_bf16"})}
 
 
+def run_differences(earlier: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """What makes two runs' items or training differ, besides the held-out turn: the held-out dialogues
+    (data, seed, count), the answers' length, the training budget and the processor."""
+    same = ("data", "seed", "heldout", "max_new_tokens", "budget_minutes")
+    mismatch = [k for k in same if earlier["args"].get(k) != result["args"].get(k)]
+    if earlier.get("cpu") != result.get("cpu"):
+        mismatch.append(f"processor ({earlier.get('cpu', 'not recorded')} vs {result.get('cpu')})")
+    return mismatch
+
+
 def _earlier_arms(path: Path, result: dict[str, Any]) -> dict[str, Any]:
     """Arms of an earlier run, for paired comparisons: only if it scored the very same held-out items
     after the same training budget on the same kind of processor."""
     earlier = json.loads(path.read_text(encoding="utf-8"))
-    same = ("data", "seed", "heldout", "max_new_tokens", "budget_minutes")
-    mismatch = [k for k in same if earlier["args"].get(k) != result["args"].get(k)]
+    mismatch = run_differences(earlier, result)
     # Runs from before --heldout-turn existed scored first turns.
     if earlier["args"].get("heldout_turn", "first") != result["args"].get("heldout_turn", "first"):
         mismatch.append("heldout_turn")
-    if earlier.get("cpu") != result["cpu"]:
-        mismatch.append(f"processor ({earlier.get('cpu', 'not recorded')} vs {result['cpu']})")
     if mismatch:
         raise SystemExit(f"{path}: not comparable, it differs in {', '.join(mismatch)}")
     return {arm: {**{k: v for k, v in data.items() if not k.startswith("minus_")}, "from": str(path)}

@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 METRICS = ("bleu4", "rouge_l")
-SAME = ("data", "seed", "heldout", "max_new_tokens", "budget_minutes")
 
 
 def reply_counts(data: Path, heldout: int, seed: int) -> list[int]:
@@ -54,17 +53,16 @@ def main() -> int:
     parser.add_argument("--arms", help="two arms, a,b: b minus a (default: the arms both runs have)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "quality_turns.json")
     args = parser.parse_args()
+    from benchmarks.quality import run_differences
     from worker.evaluation.bootstrap import paired_bootstrap_mean_diff
 
     first, later = (json.loads(p.read_text(encoding="utf-8")) for p in (args.first, args.later))
     turns = (first["args"].get("heldout_turn", "first"), later["args"].get("heldout_turn"))
     if turns != ("first", "later"):
         raise SystemExit(f"need a first-turn run then a later-turn run, got {turns}")
-    mismatch = [k for k in SAME if first["args"].get(k) != later["args"].get(k)]
-    if mismatch or first.get("cpu") != later.get("cpu"):
-        raise SystemExit(
-            f"the runs differ in {', '.join(mismatch) or 'processor'}: not the same held-out items"
-        )
+    mismatch = run_differences(first, later)
+    if mismatch:
+        raise SystemExit(f"the runs differ in {', '.join(mismatch)}: not the same held-out items")
     counts = reply_counts(
         Path(first["args"]["data"]), int(first["args"]["heldout"]), int(first["args"]["seed"])
     )

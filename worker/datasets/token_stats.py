@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from app.jobs.hyperparameters import TrainHyperparameters
 from worker.training.chat_data import IGNORE_INDEX, check_messages, exchanges, to_example
 from worker.training.windows import build_examples
 
@@ -149,7 +150,7 @@ def render_loss_preview(
     max_seq_length: int,
     chat_template: str = "auto",
     trust_remote_code: bool = False,
-    split_long_dialogues: bool = True,  # the job default (app/jobs/hyperparameters.py)
+    split_long_dialogues: bool = TrainHyperparameters.model_fields["split_long_dialogues"].default,
 ) -> list[dict]:
     """One row as the training child will see it: [{"text", "ids", "carries_loss", "window"}], in order.
 
