@@ -3,7 +3,8 @@
     python benchmarks/quality.py --model DEMO_DIR [--budget-minutes 20] [--heldout 200] [--seed 0]
         [--arms base,studio,studio_full,bare_lora,bare_full] [--out benchmarks/results/quality.json]
         [--compare-with EARLIER.json ...]   # --arms "" only compares saved runs (the JSON is saved per arm)
-        [--heldout-turn first|later]
+        [--heldout-turn first|later|both]   # both: one training per arm scored on both, the later-turn
+                                             # results in OUT_later.json (for quality_turns.py)
 
 CPsyCoun (../shared/data/cpsycoun/dialogues.jsonl) is split BY DIALOGUE with a seeded shuffle: `--heldout`
 dialogues are held out and scored on their FIRST turn (first user message -> first counsellor reply), every
@@ -255,11 +256,11 @@ def _save(result: dict[str, Any], out: Path) -> None:
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _compare_and_save(result: dict[str, Any], args: argparse.Namespace) -> None:
+def _compare_and_save(result: dict[str, Any], compare_with: list[Path], out: Path) -> None:
     """Paired bootstrap of every arm against every studio arm (earlier runs' arms included), then save."""
     from worker.evaluation.bootstrap import paired_bootstrap_mean_diff
 
-    for earlier in args.compare_with:
+    for earlier in compare_with:
         for arm, data in _earlier_arms(earlier, result).items():
             result["arms"].setdefault(arm, data)
     studio_arms = [a for a in STUDIO if a in result["arms"]]
@@ -275,7 +276,22 @@ def _compare_and_save(result: dict[str, Any], args: argparse.Namespace) -> None:
                 diffs[metric] = ci.to_dict()
                 print(f"{arm:11s} - {name:11s} {metric}: {ci.diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
     result["load_after"] = os.getloadavg()
-    _save(result, args.out)
+    _save(result, out)
+
+
+def _heldout_items(
+    turn: str, heldout: list[dict], model: str, seed: int, max_new_tokens: int
+) -> list[tuple[list[dict], str]]:
+    if turn == "first":
+        return first_turns(heldout)
+    from transformers import AutoTokenizer
+
+    return later_turns(heldout, AutoTokenizer.from_pretrained(model), seed, SEQ - max_new_tokens)
+
+
+def _earlier_turn(path: Path) -> str:
+    # Runs from before --heldout-turn existed scored first turns.
+    return json.loads(path.read_text(encoding="utf-8"))["args"].get("heldout_turn", "first")
 
 
 def main() -> int:
@@ -288,7 +304,7 @@ def main() -> int:
     parser.add_argument("--arms", default="base,studio,studio_full,bare_lora,bare_full")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--heldout-turn", choices=("first", "later"), default="first")
+    parser.add_argument("--heldout-turn", choices=("first", "later", "both"), default="first")
     parser.add_argument(
         "--compare-with", type=Path, action="append", default=[],
         help="an earlier run's JSON (same data, seed, held-out count): its arms join the paired comparisons",
@@ -302,19 +318,25 @@ def main() -> int:
         return 0
 
     train_rows, heldout = split(args.data, args.heldout, args.seed)
-    if args.heldout_turn == "first":
-        test = first_turns(heldout)
-    else:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.model)
-        test = later_turns(heldout, tokenizer, args.seed, SEQ - args.max_new_tokens)
-    references = [ref for _, ref in test]
-    result: dict[str, Any] = {
-        "args": {k: str(v) for k, v in vars(args).items() if v is not None and k not in ("bare",)},
-        "load_before": os.getloadavg(), "cpu": _cpu(), "train_dialogues": len(train_rows),
-        f"heldout_{args.heldout_turn}_turns": len(test), "arms": {},
-    }  # fmt: skip
+    # "both" trains each arm once and scores it on first and on later turns: two results, each saved and
+    # compared exactly as a single-turn run's would be (its args name its own turn and file).
+    turns = ("first", "later") if args.heldout_turn == "both" else (args.heldout_turn,)
+    outs = {"first": args.out, "later": args.out}
+    if args.heldout_turn == "both":
+        outs["later"] = args.out.with_name(f"{args.out.stem}_later{args.out.suffix}")
+    tests = {t: _heldout_items(t, heldout, args.model, args.seed, args.max_new_tokens) for t in turns}
+    recorded = {k: str(v) for k, v in vars(args).items() if v is not None and k not in ("bare",)}
+    results: dict[str, dict[str, Any]] = {
+        turn: {
+            "args": {**recorded, "heldout_turn": turn, "out": str(outs[turn])},
+            "load_before": os.getloadavg(),
+            "cpu": _cpu(),
+            "train_dialogues": len(train_rows),
+            f"heldout_{turn}_turns": len(tests[turn]),
+            "arms": {},
+        }  # fmt: skip
+        for turn in turns
+    }
     with tempfile.TemporaryDirectory(prefix="ftstudio-quality-") as tmp:
         work = Path(tmp)
         train = work / "train.jsonl"
@@ -337,15 +359,24 @@ def main() -> int:
                 folder = str(out)
                 extra["steps"] = json.loads((out / "steps.json").read_text(encoding="utf-8"))["steps"]
             trained = time.perf_counter() - started
-            predictions = generate(folder, args.model, test, args.max_new_tokens)
-            scores = score(predictions, references)
-            extra.update(train_wall_seconds=trained, predictions=predictions)
-            result["arms"][arm] = {**scores, **extra}
-            print(f"{arm:10s} BLEU-4 {scores['bleu4']:6.2f}  ROUGE-L {scores['rouge_l']:6.2f}  "
-                  f"(train+load {trained:.0f} s)", flush=True)  # fmt: skip
-            _save(result, args.out)  # after every arm: a long run stopped early keeps what it measured
-    _compare_and_save(result, args)
-    print(f"raw results: {args.out}")
+            for turn in turns:
+                predictions = generate(folder, args.model, tests[turn], args.max_new_tokens)
+                scores = score(predictions, [ref for _, ref in tests[turn]])
+                results[turn]["arms"][arm] = {
+                    **scores,
+                    **extra,
+                    "train_wall_seconds": trained,
+                    "predictions": predictions,
+                }
+                print(f"{arm:10s} {turn:5s} BLEU-4 {scores['bleu4']:6.2f}  ROUGE-L {scores['rouge_l']:6.2f}  "
+                      f"(train+load {trained:.0f} s)", flush=True)  # fmt: skip
+                # After every arm: a run stopped early keeps what it measured.
+                _save(results[turn], outs[turn])
+    for turn in turns:
+        # With both turns, each earlier run joins the result of its own turn.
+        earlier = [p for p in args.compare_with if len(turns) == 1 or _earlier_turn(p) == turn]
+        _compare_and_save(results[turn], earlier, outs[turn])
+        print(f"raw results ({turn} turns): {outs[turn]}")
     return 0
 
 
