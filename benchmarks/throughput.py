@@ -1,7 +1,7 @@
 """Useful tokens per second: studio defaults vs a padded HF Trainer, and the studio's overhead on equal work.
 
     python benchmarks/throughput.py --model DIR [--method full|lora] [--data FILE] [--steps 20] [--rows 400]
-        [--repeats 3] [--out benchmarks/results/throughput.json]
+        [--repeats 3] [--comparisons useful,overhead] [--out benchmarks/results/throughput.json]
 
 Data: the first `--rows` rows of `--data` (default the CPsyCoun dialogues in ../shared/data; any file the
 studio accepts for upload, read by the studio's own ingest, e.g. LLaMA-Factory's alpaca_zh_demo.json). Both
@@ -17,9 +17,11 @@ accumulation, learning rate, optimizer, seed and number of optimizer steps.
    1 / (1 - share) (a data property: rows that all fill max_seq_length leave nothing to remove).
 2. overhead on equal work: the child with packing off (one example per row, random order: the very batches
    the bare Trainer gets) vs the bare Trainer, steps/s, both saving the one checkpoint the Trainer writes
-   when max_steps is reached. Goal >= 0.97. The child runs under cProfile and the
-   cumulative seconds of the metrics callback, the TensorBoard writer, the collate function and the loss watch
-   are reported.
+   when max_steps is reached. Goal >= 0.97. Then one more run of each side under cProfile: the cumulative
+   seconds of the metrics callback, the TensorBoard writer, the collate function, the loss watch and the
+   checkpoint save are reported, and the functions whose own time (tottime) the studio exceeds the bare
+   Trainer's by most: where the rest of the gap is, if Python sees it.
+`--comparisons overhead` skips the first comparison (the second alone costs half the time).
 Each comparison runs `--repeats` pairs with alternating order; medians and [min, max] are printed; the raw
 JSON (with the machine's load average) is written beside this script.
 """
@@ -42,6 +44,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
 OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
+# Profiles only Trainer.train, so the two sides' different imports and data preparation stay out.
+PROFILE_TRAIN = Path(__file__).resolve().parent / "profile_train.py"
 PROFILED = {
     "metrics callback": "callbacks.py:on_log",
     "TensorBoard writer": "integration_utils.py:on_log",
@@ -74,15 +78,17 @@ def run_studio(
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     prof = run_dir / "profile.out"
     # cProfile slows every Python call: only the separate profiling run uses it, never a measured one.
-    cmd = [sys.executable, *(["-m", "cProfile", "-o", str(prof)] if profile else []), "-m",
+    cmd = [sys.executable, *([str(PROFILE_TRAIN), str(prof)] if profile else []), "-m",
            "worker.training.sft", "--config", str(run_dir / "config.json")]  # fmt: skip
     subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     end = events[-1]
     start = events[0]
     seconds: dict[str, float] = {}
+    own: dict[str, float] = {}
     for label, where in PROFILED.items() if profile else ():
         stats = pstats.Stats(str(prof))
+        own = own or _own_times(stats)
         file_part, func = where.split(":")
         seconds[label] = sum(
             row[3]
@@ -94,7 +100,24 @@ def run_studio(
         "train_runtime": end["train_runtime"], "label_tokens": end["label_tokens"],
         "useful_tokens_per_second": end["label_tokens"] / end["train_runtime"],
         "steps_per_second": end["step"] / end["train_runtime"], "profile_seconds": seconds,
+        "own_seconds": own,
     }  # fmt: skip
+
+
+def _own_times(stats: pstats.Stats) -> dict[str, float]:
+    """Each function's own time (tottime, callees excluded), keyed file:line:name with the file's last two
+    path parts, so the same library function matches across the two processes."""
+    times: dict[str, float] = {}
+    for (file, line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        key = f"{'/'.join(Path(file).parts[-2:])}:{line}:{name}"
+        times[key] = times.get(key, 0.0) + row[2]
+    return times
+
+
+def profile_gap(studio: dict[str, float], bare: dict[str, float], top: int = 10) -> list[tuple[str, float]]:
+    """The functions whose own time is most larger in the studio's profiled run than in the bare one's."""
+    gaps = {key: secs - bare.get(key, 0.0) for key, secs in studio.items()}
+    return sorted(gaps.items(), key=lambda kv: -kv[1])[:top]
 
 
 def bare(model: str, method: str, data: Path, steps: int, out: Path) -> None:
@@ -166,11 +189,18 @@ def bare(model: str, method: str, data: Path, steps: int, out: Path) -> None:
     }))  # fmt: skip
 
 
-def run_bare(model: str, method: str, data: Path, steps: int, work: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--model", model, "--method", method, "--bare", "--data", str(data),
+def run_bare(
+    model: str, method: str, data: Path, steps: int, work: Path, *, profile: bool = False
+) -> dict[str, Any]:
+    prof = work / f"bare-profile-{time.monotonic_ns()}.out"
+    cmd = [sys.executable, *([str(PROFILE_TRAIN), str(prof)] if profile else []), __file__,
+           "--model", model, "--method", method, "--bare", "--data", str(data),
            "--steps", str(steps), "--bare-out", str(work / "bare")]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if profile:
+        result["own_seconds"] = _own_times(pstats.Stats(str(prof)))
+    return result
 
 
 def _studio_rows(path: Path) -> list[list[dict[str, str]]]:
@@ -197,6 +227,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--comparisons", default="useful,overhead", help="useful, overhead or both")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)
@@ -215,8 +246,13 @@ def main() -> int:
         lines = [json.dumps({"messages": r}, ensure_ascii=False) for r in rows]
         data.write_text("\n".join(lines) + "\n", encoding="utf-8")
         runs: dict[str, list[dict]] = {"studio_defaults": [], "studio_rows": [], "bare": []}
+        comparisons = set(args.comparisons.split(","))
         for i in range(max(1, args.repeats)):
             order = ["bare", "studio_defaults", "studio_rows"]
+            if "useful" not in comparisons:
+                order.remove("studio_defaults")
+            if "overhead" not in comparisons:
+                order.remove("studio_rows")
             if i % 2:
                 order.reverse()  # alternate: a warming or loaded machine must not favour one side
             for side in order:
@@ -231,26 +267,36 @@ def main() -> int:
                       + (f", padding {last['padding_share']:.1%}" if "padding_share" in last else ""),
                       flush=True)  # fmt: skip
         profiled = run_studio(args.model, args.method, data, args.steps, False, work, profile=True)
-    useful = [s["useful_tokens_per_second"] / b["useful_tokens_per_second"]
-              for s, b in zip(runs["studio_defaults"], runs["bare"], strict=True)]  # fmt: skip
-    overhead = [s["steps_per_second"] / b["steps_per_second"]
-                for s, b in zip(runs["studio_rows"], runs["bare"], strict=True)]  # fmt: skip
-    u, o = _median(useful), _median(overhead)
+        profiled_bare = run_bare(args.model, args.method, data, args.steps, work, profile=True)
     pad = _median([b["padding_share"] for b in runs["bare"]])
     print(f"padding share of the padded batches: median {pad[0]:.1%} (packing gains at most "
           f"~{1 / (1 - pad[0]):.2f}x on the linear part of a step)")  # fmt: skip
-    print(f"useful tokens/s, studio defaults / padded Trainer: median {u[0]:.3f} [{u[1]:.3f}, {u[2]:.3f}] "
-          "(goal >= 1.3)")  # fmt: skip
-    print(
-        f"overhead on equal work, studio / bare steps/s: median {o[0]:.3f} [{o[1]:.3f}, {o[2]:.3f}] "
-        "(goal >= 0.97)"
-    )
+    useful = [s["useful_tokens_per_second"] / b["useful_tokens_per_second"]
+              for s, b in zip(runs["studio_defaults"], runs["bare"], strict=False)]  # fmt: skip
+    if useful:
+        u = _median(useful)
+        print(f"useful tokens/s, studio defaults / padded Trainer: median {u[0]:.3f} "
+              f"[{u[1]:.3f}, {u[2]:.3f}] (goal >= 1.3)")  # fmt: skip
+    overhead = [s["steps_per_second"] / b["steps_per_second"]
+                for s, b in zip(runs["studio_rows"], runs["bare"], strict=False)]  # fmt: skip
+    if overhead:
+        o = _median(overhead)
+        print(f"overhead on equal work, studio / bare steps/s: median {o[0]:.3f} [{o[1]:.3f}, {o[2]:.3f}] "
+              "(goal >= 0.97)")  # fmt: skip
     for label, secs in profiled["profile_seconds"].items():
         share = secs / profiled["train_runtime"]
         print(f"  profile (packing off, one cProfile run): {label}: {secs:.3f} s = {share:.1%} of the loop")
+    runtimes = (profiled["train_runtime"], profiled_bare["train_runtime"])
+    print(f"  profiled loops: studio {runtimes[0]:.1f} s, bare {runtimes[1]:.1f} s; "
+          "own time (Trainer.train only) most above bare:")  # fmt: skip
+    gap = profile_gap(profiled.pop("own_seconds"), profiled_bare.pop("own_seconds"))
+    for key, secs in gap:
+        print(f"    +{secs:7.3f} s  {key}")
     result.update(
         runs=runs,
         profiled_run=profiled,
+        profiled_bare_run=profiled_bare,
+        profile_gap=gap,
         useful_ratio=useful,
         overhead_ratio=overhead,
         load_after=os.getloadavg(),
