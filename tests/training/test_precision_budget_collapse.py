@@ -43,6 +43,46 @@ def test_cpu_probe_is_measured_once_and_cached(tmp_path: Path, monkeypatch: pyte
     assert precision.cpu_prefers_bf16(tmp_path)[0] is True
 
 
+def test_paired_probe_survives_a_slow_moment_and_alternates_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe times fp32 and bf16 steps in back-to-back pairs, order alternating, and takes the median
+    of the pairs' ratios: one stalled step (a busy neighbour, a VM's stolen time) spoils one pair, not the
+    reading. The unpaired probe it replaces read 0.89x on a CPU whose bf16 trains ~2x faster. A fake clock
+    makes the step times exact (real sleeps stretch on a loaded machine)."""
+    from worker.training import precision
+
+    now = [0.0]
+    monkeypatch.setattr(precision.time, "perf_counter", lambda: now[0])
+    calls: list[str] = []
+
+    def slow() -> None:
+        calls.append("slow")
+        now[0] += 4.0
+
+    def fast() -> None:
+        calls.append("fast")
+        # The fourth timed fast step (the first call is the warm-up) stalls: 15 slow steps' worth.
+        now[0] += 60.0 if calls.count("fast") == 5 else 2.0
+
+    assert precision.paired_speedup(slow, fast, pairs=7) == 2.0
+    timed = calls[2:]  # after one warm-up call of each
+    pairs = [tuple(timed[i : i + 2]) for i in range(0, len(timed), 2)]
+    assert pairs == [("slow", "fast"), ("fast", "slow")] * 3 + [("slow", "fast")]
+
+
+def test_cached_readings_of_the_old_probe_are_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.training import precision
+
+    monkeypatch.setattr(precision, "measure_cpu_bf16_speedup", lambda: 2.0)
+    precision.cpu_prefers_bf16(tmp_path)
+    cache = tmp_path / precision.CACHE_NAME
+    (key,) = json.loads(cache.read_text(encoding="utf-8"))
+    old_key = key.replace(f"|probe {precision.PROBE_VERSION}", "")  # the format before the paired probe
+    cache.write_text(json.dumps({old_key: 0.89}), encoding="utf-8")
+    assert precision.cpu_prefers_bf16(tmp_path) == (True, 2.0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", [*ADAPTERS, "full"])
 def test_frozen_base_in_bf16_trainables_in_fp32(method: str, tiny_model_dir: Path) -> None:

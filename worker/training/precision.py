@@ -2,10 +2,14 @@
 CPU what a small measured probe found faster (fp32 unless bf16 wins on this processor).
 
 The CPU probe times a forward + backward of a small MLP in fp32 and under bf16 autocast (the Trainer's own
-mixed precision), a few repeats each, median. bf16 must be clearly faster (BF16_MIN_SPEEDUP) to win: mixed
-bf16 gives the same quality as fp32 for fine-tuning (fp32 master weights stay fp32), so speed decides. The
-result is cached per processor and torch version in a JSON file next to the runs, so the probe (about a
-second) runs once per worker machine.
+mixed precision) in back-to-back pairs, alternating which goes first, and takes the median of the pairs'
+ratios: a slow moment of a shared machine (another process, a VM's stolen time) then spoils one pair rather
+than one side. The earlier probe timed five fp32 steps, then five bf16 steps: on a 2-core VM whose bf16 is
+~2x faster it once read 0.89x, which chose fp32 and halved a 20-minute job's steps, and the cache kept that
+for every later job (benchmarks/precision_probe.py measures both probes). bf16 must be clearly faster
+(BF16_MIN_SPEEDUP) to win: mixed bf16 gives the same quality as fp32 for fine-tuning (fp32 master weights
+stay fp32), so speed decides. The result is cached per processor and torch version in a JSON file next to
+the runs, so the probe (about a second) runs once per worker machine.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from app.jobs.trainer_args import ConcretePrecision, resolve_precision
 
 BF16_MIN_SPEEDUP = 1.15  # below this, timing noise could pick bf16 for nothing
 CACHE_NAME = ".precision_probe.json"
+PROBE_VERSION = 2  # 2: paired, alternating order (1: five fp32 steps, then five bf16 steps)
 
 
 def _cpu_name() -> str:
@@ -34,18 +39,25 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _time(step: Any, repeats: int) -> float:
-    step()  # warm-up (allocations, kernel selection)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def paired_speedup(slow: Callable[[], None], fast: Callable[[], None], pairs: int) -> float:
+    """Median over ``pairs`` of time(slow) / time(fast), each pair timed back to back, the order alternating
+    (a machine warming up or slowing down must not favour the side that always runs first)."""
+    slow()  # warm-up (allocations, kernel selection)
+    fast()
+    ratios = []
+    for i in range(pairs):
+        seconds: dict[str, float] = {}
+        order = (("slow", slow), ("fast", fast))
+        for name, step in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            step()
+            seconds[name] = time.perf_counter() - start
+        ratios.append(seconds["slow"] / seconds["fast"])
+    return statistics.median(ratios)
 
 
-def measure_cpu_bf16_speedup(repeats: int = 5) -> float:
-    """fp32 step time / bf16-autocast step time of a small MLP (forward + backward)."""
+def probe_steps() -> tuple[Callable[[], None], Callable[[], None]]:
+    """(fp32 step, bf16-autocast step): forward + backward of the same small MLP."""
     import torch
 
     torch.manual_seed(0)
@@ -62,14 +74,22 @@ def measure_cpu_bf16_speedup(repeats: int = 5) -> float:
             out = model(x)
         out.float().pow(2).mean().backward()
 
-    return _time(fp32, repeats) / _time(bf16, repeats)
+    return fp32, bf16
+
+
+def measure_cpu_bf16_speedup(pairs: int = 15) -> float:
+    """fp32 step time / bf16-autocast step time of a small MLP (forward + backward), paired median."""
+    fp32, bf16 = probe_steps()
+    return paired_speedup(fp32, bf16, pairs)
 
 
 def cpu_prefers_bf16(cache_dir: Path | None) -> tuple[bool, float]:
     """(bf16 wins, measured speedup), from the cache when this processor was probed before."""
     import torch
 
-    key = f"{_cpu_name()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+    # The probe's version is part of the key: a reading of the unpaired probe (which could be wrong) is
+    # not reused.
+    key = f"{_cpu_name()}|torch {torch.__version__}|threads {torch.get_num_threads()}|probe {PROBE_VERSION}"
     cache = Path(cache_dir) / CACHE_NAME if cache_dir else None
     known: dict[str, float] = {}
     if cache is not None and cache.is_file():
