@@ -134,7 +134,11 @@ def train_studio(arm: str, model: str, train: Path, budget: float, work: Path) -
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     cmd = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
     subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True)
-    end = json.loads((run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    events = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    start, end = json.loads(events[0]), json.loads(events[-1])
+    # What `precision: auto` chose decides the steps a budget buys (2x on a CPU with fast bf16): recorded,
+    # since one processor name can choose either.
+    end["precision"], end["precision_reason"] = start.get("precision"), start.get("precision_reason")
     if end.get("status") != "succeeded":  # e.g. paused by the collapse watch: score what it saved
         print(f"{arm} run ended {end.get('status')}: {end.get('reason')}", flush=True)
     return run_dir / (end.get("output_path") or "final"), end
