@@ -14,8 +14,9 @@ recent exchanges as fit in max_seq_length minus --max-new-tokens tokens: what wi
 (split_long_dialogues) train for and truncation never sees. Arms, each in its own process, each with the
 same wall-clock training budget:
 
-- studio:    the real training child (python -m worker.training.sft) with the form's defaults and
-             max_train_minutes = budget (nothing else set);
+- studio_defaults: the real training child (python -m worker.training.sft) with the form's defaults
+             (method auto, which is full for the demo model) and max_train_minutes = budget, nothing else set;
+- studio:    the same child, method LoRA with its defaults (the form's default method before auto);
 - studio_full: the same child, method full, the studio's defaults except the full-fine-tune learning
              rate of bare_full (the candidate default for small models, issue #12 point 6);
 - bare_lora: a bare HF Trainer + PEFT script as an expert writes it (LoRA r16 all-linear, batch 4 x 2,
@@ -26,8 +27,8 @@ The bare scripts get the same time limit through the same callback (worker/train
 so every arm's schedule ends when its time does. Scores: BLEU-4 (char, nltk method3) and ROUGE-L (jieba,
 rouge-chinese) from the project's own scorer (worker/evaluation/text_metrics.py) on greedy answers
 (--max-new-tokens, 128 by default); paired bootstrap 95 % intervals (worker/evaluation/bootstrap.py) of each
-arm minus
-the studio. The raw JSON (per-item scores, predictions, machine load) is written beside this script.
+arm minus each studio arm. The raw JSON (per-item scores, predictions, machine load) is written beside this
+script.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ OUT = Path(__file__).resolve().parent / "results" / "quality.json"
 # The full-fine-tune arms name split_long_dialogues, whose default changed twice: saved runs of an arm name
 # stay comparable (quality.json's studio_full ran with windows, quality_lr.json's with cutting).
 STUDIO = {
+    # What a user who only clicks Start gets for the demo model: method "auto" resolves to full for it (the
+    # child runs concrete methods), every hyperparameter its default, precision auto included.
+    "studio_defaults": ("full", {}),
     "studio": ("lora", {}),
     "studio_full": ("full", {"learning_rate": 5e-5, "split_long_dialogues": True}),
     # Ablation: dialogues cut at max_seq_length (as the bare scripts and LLaMA-Factory do) instead of windows.
