@@ -19,9 +19,12 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,46 @@ def unpaired_probe(repeats: int = 5) -> float:
     return median_time(fp32) / median_time(bf16)
 
 
-PROBES = {"unpaired": "unpaired_probe", "paired": "measure_cpu_bf16_speedup"}
+# unpaired: probe version 1; paired_cold: pairs without the untimed warm-up; paired: the probe as it is now.
+PROBES = ("unpaired", "paired_cold", "paired")
+CONDITIONS = ("idle", "one core busy", "in the training child")
+
+
+def read_probe(name: str) -> float:
+    from worker.training.precision import measure_cpu_bf16_speedup
+
+    if name == "unpaired":
+        return unpaired_probe()
+    return measure_cpu_bf16_speedup(warm_seconds=0.0 if name == "paired_cold" else None)
+
+
+def child_reading(probe: str, tiny_model: Path, work: Path) -> float:
+    """The reading `precision: auto` makes at the start of a real training child (python -m
+    worker.training.sft, one step of a tiny model), from its start event's precision_reason; the probe
+    variant is swapped in before the child runs, a fresh cache folder each time."""
+    run_dir = work / f"run-{time.monotonic_ns()}" / "run"
+    run_dir.mkdir(parents=True)
+    data = work / "rows.jsonl"
+    row = {
+        "messages": [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好，请讲。"}]
+    }
+    data.write_text((json.dumps(row, ensure_ascii=False) + "\n") * 8, encoding="utf-8")
+    config = {
+        "job_id": "probe", "run_dir": str(run_dir), "method": "full", "base_model": {"path": str(tiny_model)},
+        "dataset": {"train_path": str(data)}, "hyperparameters": {"max_steps": 1, "precision": "auto"},
+    }  # fmt: skip
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    swap = (
+        "import runpy, sys, worker.training.precision as p; import benchmarks.precision_probe as b; "
+        f"p.measure_cpu_bf16_speedup = lambda *a, **k: b.read_probe({probe!r}); "
+        "sys.argv = ['sft', '--config', sys.argv[1]]; "
+        "runpy.run_module('worker.training.sft', run_name='__main__', alter_sys=True)"
+    )
+    cmd = [sys.executable, "-c", swap, str(run_dir / "config.json")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True)
+    start = json.loads((run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    return float(re.search(r"measured ([0-9.]+)x", start["precision_reason"]).group(1))
 
 
 def fresh_reading(probe: str) -> float:
@@ -99,7 +141,8 @@ def _summary(values: list[float], threshold: float) -> dict[str, Any]:
 
 
 def main() -> int:
-    from worker.training.precision import BF16_MIN_SPEEDUP, measure_cpu_bf16_speedup
+    from worker.training.precision import BF16_MIN_SPEEDUP
+    from worker.training.tiny_model import main as build_tiny_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
@@ -108,7 +151,7 @@ def main() -> int:
     parser.add_argument("--one", choices=PROBES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(unpaired_probe() if args.one == "unpaired" else measure_cpu_bf16_speedup())
+        print(read_probe(args.one))
         return 0
     result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items() if k != "one"}, "load_before": os.getloadavg(),
@@ -117,17 +160,20 @@ def main() -> int:
     if args.model:
         result["model_speedup"] = model_speedup(args.model)
         print(f"real model, forward + backward 4 x 384 tokens: bf16 {result['model_speedup']:.2f}x fp32")
-    for condition in ("idle", "one core busy"):
+    work = Path(tempfile.mkdtemp(prefix="ftstudio-probe-"))
+    build_tiny_model([str(work / "tiny")])
+    for condition in CONDITIONS:
         stop = multiprocessing.Event()
         busy = multiprocessing.Process(target=_busy, args=(stop,)) if condition != "idle" else None
         if busy:
             busy.start()
-        readings: dict[str, list[float]] = {"unpaired": [], "paired": []}
+        readings: dict[str, list[float]] = {name: [] for name in PROBES}
         try:
             for i in range(args.trials):
-                names = list(PROBES)
-                for name in names if i % 2 == 0 else names[::-1]:
-                    readings[name].append(fresh_reading(name))
+                for name in PROBES if i % 2 == 0 else PROBES[::-1]:
+                    in_child = condition == "in the training child"
+                    reading = child_reading(name, work / "tiny", work) if in_child else fresh_reading(name)
+                    readings[name].append(reading)
         finally:
             if busy:
                 stop.set()
@@ -138,9 +184,10 @@ def main() -> int:
         }
         for name, values in readings.items():
             s = _summary(values, BF16_MIN_SPEEDUP)
-            print(f"{condition:13s} {name:8s} bf16 speedup median {s['median']:.2f} [{s['min']:.2f}, "
+            print(f"{condition:20s} {name:11s} bf16 speedup median {s['median']:.2f} [{s['min']:.2f}, "
                   f"{s['max']:.2f}]; below {BF16_MIN_SPEEDUP} (picks fp32) in {s['below_threshold']} of "
                   f"{s['trials']}")  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
     result["load_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,27 @@ def test_paired_probe_survives_a_slow_moment_and_alternates_order(monkeypatch: p
     timed = calls[2:]  # after one warm-up call of each
     pairs = [tuple(timed[i : i + 2]) for i in range(0, len(timed), 2)]
     assert pairs == [("slow", "fast"), ("fast", "slow")] * 3 + [("slow", "fast")]
+
+
+def test_paired_probe_runs_untimed_steps_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both steps run untimed for warm_seconds before any pair is timed (a probe that starts after an idle
+    moment must not time the processor waking up)."""
+    from worker.training import precision
+
+    now = [0.0]
+    monkeypatch.setattr(precision.time, "perf_counter", lambda: now[0])
+    calls: list[str] = []
+
+    def step(name: str, seconds: float) -> Callable[[], None]:
+        def run() -> None:
+            calls.append(name)
+            now[0] += seconds
+
+        return run
+
+    assert precision.paired_speedup(step("slow", 4.0), step("fast", 2.0), pairs=3, warm_seconds=20.0) == 2.0
+    # Untimed: pairs until 20 s have passed (4 pairs of 6 s), then 3 timed pairs.
+    assert len(calls) == 2 * (4 + 3)
 
 
 def test_cached_readings_of_the_old_probe_are_not_reused(

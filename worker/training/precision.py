@@ -26,6 +26,9 @@ from app.jobs.trainer_args import ConcretePrecision, resolve_precision
 
 BF16_MIN_SPEEDUP = 1.15  # below this, timing noise could pick bf16 for nothing
 CACHE_NAME = ".precision_probe.json"
+# Untimed work before the timed pairs: a probe that began after an idle moment read bf16 at 0.89x and 1.16x
+# in the training child where fresh processes read 1.5-1.9x (benchmarks/precision_probe.py, "after idle").
+WARM_SECONDS = 1.0
 PROBE_VERSION = 2  # 2: paired, alternating order (1: five fp32 steps, then five bf16 steps)
 
 
@@ -39,11 +42,18 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def paired_speedup(slow: Callable[[], None], fast: Callable[[], None], pairs: int) -> float:
+def paired_speedup(
+    slow: Callable[[], None], fast: Callable[[], None], pairs: int, warm_seconds: float = 0.0
+) -> float:
     """Median over ``pairs`` of time(slow) / time(fast), each pair timed back to back, the order alternating
-    (a machine warming up or slowing down must not favour the side that always runs first)."""
-    slow()  # warm-up (allocations, kernel selection)
+    (a machine warming up or slowing down must not favour the side that always runs first). Both steps
+    first run untimed, once (allocations, kernel selection) and then for at least ``warm_seconds``."""
+    warm_until = time.perf_counter() + warm_seconds
+    slow()
     fast()
+    while time.perf_counter() < warm_until:
+        slow()
+        fast()
     ratios = []
     for i in range(pairs):
         seconds: dict[str, float] = {}
@@ -77,10 +87,11 @@ def probe_steps() -> tuple[Callable[[], None], Callable[[], None]]:
     return fp32, bf16
 
 
-def measure_cpu_bf16_speedup(pairs: int = 15) -> float:
-    """fp32 step time / bf16-autocast step time of a small MLP (forward + backward), paired median."""
+def measure_cpu_bf16_speedup(pairs: int = 15, warm_seconds: float | None = None) -> float:
+    """fp32 step time / bf16-autocast step time of a small MLP (forward + backward), paired median, after
+    ``warm_seconds`` (default WARM_SECONDS) of untimed steps."""
     fp32, bf16 = probe_steps()
-    return paired_speedup(fp32, bf16, pairs)
+    return paired_speedup(fp32, bf16, pairs, WARM_SECONDS if warm_seconds is None else warm_seconds)
 
 
 def cpu_prefers_bf16(cache_dir: Path | None) -> tuple[bool, float]:
