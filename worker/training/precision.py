@@ -4,12 +4,13 @@ CPU what a small measured probe found faster (fp32 unless bf16 wins on this proc
 The CPU probe times a forward + backward of a small MLP in fp32 and under bf16 autocast (the Trainer's own
 mixed precision) in back-to-back pairs, alternating which goes first, and takes the median of the pairs'
 ratios: a slow moment of a shared machine (another process, a VM's stolen time) then spoils one pair rather
-than one side. The earlier probe timed five fp32 steps, then five bf16 steps: on a 2-core VM whose bf16 is
-~2x faster it once read 0.89x, which chose fp32 and halved a 20-minute job's steps, and the cache kept that
-for every later job (benchmarks/precision_probe.py measures both probes). bf16 must be clearly faster
+than one side. The earlier probe timed five fp32 steps, then five bf16 steps: on a 2-core VM where the real
+model's forward + backward runs 1.89x faster in bf16 it once read 0.89x at a child's start, chose fp32 and
+cut a 20-minute job from ~88 to 65 steps, and the cache would have kept that for every later job
+(benchmarks/precision_probe.py measures the probes). bf16 must be clearly faster
 (BF16_MIN_SPEEDUP) to win: mixed bf16 gives the same quality as fp32 for fine-tuning (fp32 master weights
 stay fp32), so speed decides. The result is cached per processor and torch version in a JSON file next to
-the runs, so the probe (about a second) runs once per worker machine.
+the runs, so the probe (about two seconds) runs once per worker machine.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from app.jobs.trainer_args import ConcretePrecision, resolve_precision
 
 BF16_MIN_SPEEDUP = 1.15  # below this, timing noise could pick bf16 for nothing
 CACHE_NAME = ".precision_probe.json"
-# Untimed work before the timed pairs: a probe that began after an idle moment read bf16 at 0.89x and 1.16x
-# in the training child where fresh processes read 1.5-1.9x (benchmarks/precision_probe.py, "after idle").
+# Untimed work before the timed pairs, a precaution: at the start of training children the probe read bf16
+# at 0.89x (unpaired) and 1.16x (paired) where 16 probes in fresh processes read 1.34-2.29x and the real model
+# runs 1.89x (benchmarks/precision_probe.py); why the child reads low is not known yet.
 WARM_SECONDS = 1.0
 PROBE_VERSION = 2  # 2: paired, alternating order (1: five fp32 steps, then five bf16 steps)
 
