@@ -59,11 +59,14 @@ CONDITIONS = ("idle", "one core busy", "in the training child")
 
 
 def read_probe(name: str) -> float:
-    from worker.training.precision import measure_cpu_bf16_speedup
+    """One reading of a probe variant (built from the module's parts, not measure_cpu_bf16_speedup, which
+    the child condition replaces by this function)."""
+    from worker.training import precision
 
     if name == "unpaired":
         return unpaired_probe()
-    return measure_cpu_bf16_speedup(warm_seconds=0.0 if name == "paired_cold" else None)
+    warm = 0.0 if name == "paired_cold" else precision.WARM_SECONDS
+    return precision.paired_speedup(*precision.probe_steps(), pairs=15, warm_seconds=warm)
 
 
 def child_reading(probe: str, tiny_model: Path, work: Path) -> float:
