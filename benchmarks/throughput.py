@@ -219,6 +219,15 @@ def _median(values: list[float]) -> tuple[float, float, float]:
     return (v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2), v[0], v[-1]
 
 
+def _ratios(label: str, studio: list[dict], bare: list[dict], key: str, goal: float) -> list[float]:
+    """Studio / bare of ``key`` per round (rounds this run skipped have no studio side), median printed."""
+    ratios = [s[key] / b[key] for s, b in zip(studio, bare, strict=False)]
+    if ratios:
+        mid, low, high = _median(ratios)
+        print(f"{label}: median {mid:.3f} [{low:.3f}, {high:.3f}] (goal >= {goal})")
+    return ratios
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
@@ -271,18 +280,10 @@ def main() -> int:
     pad = _median([b["padding_share"] for b in runs["bare"]])
     print(f"padding share of the padded batches: median {pad[0]:.1%} (packing gains at most "
           f"~{1 / (1 - pad[0]):.2f}x on the linear part of a step)")  # fmt: skip
-    useful = [s["useful_tokens_per_second"] / b["useful_tokens_per_second"]
-              for s, b in zip(runs["studio_defaults"], runs["bare"], strict=False)]  # fmt: skip
-    if useful:
-        u = _median(useful)
-        print(f"useful tokens/s, studio defaults / padded Trainer: median {u[0]:.3f} "
-              f"[{u[1]:.3f}, {u[2]:.3f}] (goal >= 1.3)")  # fmt: skip
-    overhead = [s["steps_per_second"] / b["steps_per_second"]
-                for s, b in zip(runs["studio_rows"], runs["bare"], strict=False)]  # fmt: skip
-    if overhead:
-        o = _median(overhead)
-        print(f"overhead on equal work, studio / bare steps/s: median {o[0]:.3f} [{o[1]:.3f}, {o[2]:.3f}] "
-              "(goal >= 0.97)")  # fmt: skip
+    useful = _ratios("useful tokens/s, studio defaults / padded Trainer", runs["studio_defaults"],
+                     runs["bare"], "useful_tokens_per_second", goal=1.3)  # fmt: skip
+    overhead = _ratios("overhead on equal work, studio / bare steps/s", runs["studio_rows"], runs["bare"],
+                       "steps_per_second", goal=0.97)  # fmt: skip
     for label, secs in profiled["profile_seconds"].items():
         share = secs / profiled["train_runtime"]
         print(f"  profile (packing off, one cProfile run): {label}: {secs:.3f} s = {share:.1%} of the loop")
