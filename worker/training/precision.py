@@ -27,9 +27,10 @@ from app.jobs.trainer_args import ConcretePrecision, resolve_precision
 
 BF16_MIN_SPEEDUP = 1.15  # below this, timing noise could pick bf16 for nothing
 CACHE_NAME = ".precision_probe.json"
-# Untimed work before the timed pairs, a precaution: at the start of training children the probe read bf16
-# at 0.89x (unpaired) and 1.16x (paired) where 16 probes in fresh processes read 1.34-2.29x and the real model
-# runs 1.89x (benchmarks/precision_probe.py); why the child reads low is not known yet.
+# Untimed work before the timed pairs, a precaution: at the start of two quality-benchmark children the probe
+# read bf16 at 0.89x (unpaired) and 1.16x (paired), where fresh processes and tiny-model training children on
+# an idle machine read 1.28-2.61x and the real model runs 1.89x (benchmarks/precision_probe.py); the cause of
+# the low readings is not known.
 WARM_SECONDS = 1.0
 PROBE_VERSION = 2  # 2: paired, alternating order (1: five fp32 steps, then five bf16 steps)
 
@@ -89,11 +90,11 @@ def probe_steps() -> tuple[Callable[[], None], Callable[[], None]]:
     return fp32, bf16
 
 
-def measure_cpu_bf16_speedup(pairs: int = 15, warm_seconds: float | None = None) -> float:
+def measure_cpu_bf16_speedup(pairs: int = 15, warm_seconds: float = WARM_SECONDS) -> float:
     """fp32 step time / bf16-autocast step time of a small MLP (forward + backward), paired median, after
-    ``warm_seconds`` (default WARM_SECONDS) of untimed steps."""
+    ``warm_seconds`` of untimed steps."""
     fp32, bf16 = probe_steps()
-    return paired_speedup(fp32, bf16, pairs, WARM_SECONDS if warm_seconds is None else warm_seconds)
+    return paired_speedup(fp32, bf16, pairs, warm_seconds)
 
 
 def cpu_prefers_bf16(cache_dir: Path | None) -> tuple[bool, float]:
