@@ -138,6 +138,15 @@ class TrainHyperparameters(BaseModel):
         "at the limit, which trains only their opening turns (slightly better first replies, much weaker "
         "later ones).",
     )
+    opening_weight: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="How many times the opening window of each dialogue split into windows (the window "
+        "that trains its first replies) is trained per epoch; its later windows train once. Every chat with "
+        "the served model starts with an opening, while windows make it one example in six of a long "
+        "dialogue's. 1: every window counts the same.",
+    )
     chat_template: Literal["auto", "chatml", "baichuan2", "llama2", "llama3", "chatglm3"] = Field(
         "auto",
         description="Conversation format: auto uses the model's own chat template (a guessed fallback "

@@ -137,3 +137,33 @@ def test_system_prompt_is_kept_in_every_window(tiny_tokenizer: Any) -> None:
         tiny_tokenizer.decode(w.input_ids).startswith("<|im_start|>system\nSYSTEM PROMPT") for w in windows
     )
     assert trim_to_last_assistant([*body, {"role": "user", "content": "x"}]) == body
+
+
+def test_opening_weight_repeats_only_the_opening_window_of_split_dialogues(
+    dialogues: list, tiny_tokenizer: Any
+) -> None:
+    short = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    conversations = [dialogues[0], short, dialogues[1]]
+    plain, plain_stats = build_examples(conversations, tiny_tokenizer, MAX_LEN)
+    weighted, stats = build_examples(conversations, tiny_tokenizer, MAX_LEN, opening_weight=3)
+    first_windows = len(build_examples(conversations[:1], tiny_tokenizer, MAX_LEN)[0])
+    opening, short_example = plain[0], plain[first_windows]
+    assert len(weighted) == len(plain) + 2 * 2  # two long dialogues, two extra copies of each opening
+    assert sum(e.input_ids == opening.input_ids for e in weighted) == 3
+    assert sum(e.input_ids == short_example.input_ids for e in weighted) == 1  # fits whole: not a window
+    # Nothing else is added or lost: the same distinct windows.
+    assert sorted(map(tuple, (e.input_ids for e in plain))) == sorted({tuple(e.input_ids) for e in weighted})
+    # What the job page reports: examples include the copies, trained replies count each reply once.
+    assert (
+        stats.num_examples == len(weighted) and stats.num_replies_trained == plain_stats.num_replies_trained
+    )
+    assert stats.num_trained_tokens == plain_stats.num_trained_tokens + 2 * (
+        opening.num_trained + plain[first_windows + 1].num_trained
+    )
+    # Truncation makes one example per dialogue: nothing to weight.
+    cut, _ = build_examples(conversations, tiny_tokenizer, MAX_LEN, split_long_dialogues=False)
+    assert len(
+        build_examples(conversations, tiny_tokenizer, MAX_LEN, split_long_dialogues=False, opening_weight=3)[
+            0
+        ]
+    ) == len(cut)

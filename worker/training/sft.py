@@ -74,7 +74,12 @@ def _setup_data(
 
     hp = config.hyperparameters
     examples, stats = build_examples(
-        conversations, tokenizer, hp.max_seq_length, split_long_dialogues=hp.split_long_dialogues
+        conversations,
+        tokenizer,
+        hp.max_seq_length,
+        split_long_dialogues=hp.split_long_dialogues,
+        # Weighting is a training choice: validation scores every window once.
+        opening_weight=hp.opening_weight if split == "training" else 1,
     )
     if not examples:
         raise DataError(

@@ -145,8 +145,13 @@ def build_examples(
     max_len: int,
     *,
     split_long_dialogues: bool = True,
+    opening_weight: int = 1,
 ) -> tuple[list[Example], DataStats]:
-    """Training examples of all conversations, and counts the user sees (rows, windows, truncated, empty)."""
+    """Training examples of all conversations, and counts the user sees (rows, windows, truncated, empty).
+
+    opening_weight > 1 repeats the opening window of every conversation that was split into windows that
+    many times (a repeated window counts in num_examples and num_trained_tokens, not in num_replies_trained).
+    """
     if max_len < 2:
         raise DataError(f"max_seq_length {max_len} is too small to hold any conversation")
     stats = DataStats(num_rows=len(conversations))
@@ -166,6 +171,8 @@ def build_examples(
         stats.num_truncated += truncated
         if not made:
             stats.num_empty += 1
+        elif len(whole) > max_len and split_long_dialogues:
+            made = made[:1] * (opening_weight - 1) + made
         examples += made
     stats.num_examples = len(examples)
     stats.num_trained_tokens = sum(example.num_trained for example in examples)
