@@ -46,7 +46,7 @@ def test_cpu_probe_takes_three_readings_at_job_starts_then_keeps_their_median(
     )  # fmt: skip
     assert precision.resolve("auto", tmp_path)[0] == "bf16"  # median of 0.9 and 2.0: 1.45
     chosen, why = precision.resolve("auto", tmp_path)
-    assert chosen == "bf16" and "1.80x, median of 3 readings" in str(why)
+    assert chosen == "bf16" and "1.80x the speed of fp32, median of 3 readings)" in str(why)
     assert precision.resolve("auto", tmp_path) == (chosen, why)  # settled: no fourth reading
     assert len(calls) == precision.READINGS_TO_SETTLE == 3
     assert precision.resolve("bf16", tmp_path) == ("bf16", None) and len(calls) == 3

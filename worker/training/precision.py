@@ -157,7 +157,7 @@ def resolve(precision: str, cache_dir: Path | None) -> tuple[ConcretePrecision, 
     readings = cpu_bf16_readings(cache_dir)
     speedup = statistics.median(readings)
     chosen = resolve_precision("auto", device="cpu", cpu_prefers_bf16=speedup >= BF16_MIN_SPEEDUP)
-    measured = (
-        f"{speedup:.2f}x" if len(readings) == 1 else f"{speedup:.2f}x, median of {len(readings)} readings"
+    readings_said = "" if len(readings) == 1 else f", median of {len(readings)} readings"
+    return chosen, (
+        f"auto: {chosen} on this CPU (bf16 autocast measured {speedup:.2f}x the speed of fp32{readings_said})"
     )
-    return chosen, f"auto: {chosen} on this CPU (bf16 autocast measured {measured} the speed of fp32)"
