@@ -11,8 +11,8 @@ cut a 20-minute job from ~88 to 65 steps, and the cache would have kept that for
 (BF16_MIN_SPEEDUP) to win: mixed bf16 gives the same quality as fp32 for fine-tuning (fp32 master weights
 stay fp32), so speed decides. Readings are cached per processor and torch version in a JSON file next to
 the runs; the choice is the median of the readings so far, and the probe (about three seconds) runs at the
-start of each job until READINGS_TO_SETTLE readings, taken at different times, agree on a median: a moment
-when the machine was busy then decides at most one job, not every later job on that worker.
+start of each job until READINGS_TO_SETTLE readings, taken at different times, are cached: a moment when
+the machine was busy then decides at most one job, not every later job on that worker.
 """
 
 from __future__ import annotations
