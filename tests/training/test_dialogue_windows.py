@@ -167,3 +167,22 @@ def test_opening_weight_repeats_only_the_opening_window_of_split_dialogues(
             0
         ]
     ) == len(cut)
+
+
+def test_the_child_weights_openings_in_training_only(dialogues: list, tiny_tokenizer: Any) -> None:
+    """sft's data setup passes opening_weight to the training split; validation scores every window once."""
+    from worker.training.config import RunConfig
+    from worker.training.sft import _setup_data
+
+    def config(weight: int) -> RunConfig:
+        return RunConfig(
+            run_dir="unused",
+            base_model={"path": "unused"},
+            dataset={"train_path": "unused"},
+            hyperparameters={"opening_weight": weight, "max_seq_length": MAX_LEN},
+        )
+
+    plain = _setup_data(config(1), tiny_tokenizer, dialogues[:2], "training", "rows")[0]
+    weighted = _setup_data(config(3), tiny_tokenizer, dialogues[:2], "training", "rows")[0]
+    validation = _setup_data(config(3), tiny_tokenizer, dialogues[:2], "validation", "rows")[0]
+    assert len(weighted) == len(plain) + 2 * 2 and len(validation) == len(plain)
