@@ -69,17 +69,21 @@ def read_probe(name: str) -> float:
     return precision.paired_speedup(*precision.probe_steps(), pairs=15, warm_seconds=warm)
 
 
-def child_reading(probe: str, tiny_model: Path, work: Path) -> float:
-    """The reading `precision: auto` makes at the start of a real training child (python -m
-    worker.training.sft, one step of a tiny model), from its start event's precision_reason; the probe
-    variant is swapped in before the child runs, a fresh cache folder each time."""
-    run_dir = work / f"run-{time.monotonic_ns()}" / "run"
-    run_dir.mkdir(parents=True)
-    data = work / "rows.jsonl"
+def write_child_rows(path: Path) -> Path:
+    """The training child's data: eight copies of one short exchange (one step is all it trains)."""
     row = {
         "messages": [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好，请讲。"}]
     }
-    data.write_text((json.dumps(row, ensure_ascii=False) + "\n") * 8, encoding="utf-8")
+    path.write_text((json.dumps(row, ensure_ascii=False) + "\n") * 8, encoding="utf-8")
+    return path
+
+
+def child_reading(probe: str, tiny_model: Path, data: Path, work: Path) -> float:
+    """The reading `precision: auto` makes at the start of a real training child (python -m
+    worker.training.sft, one step of a tiny model on ``data``), from its start event's precision_reason;
+    the probe variant is swapped in before the child runs, a fresh cache folder each time."""
+    run_dir = work / f"run-{time.monotonic_ns()}" / "run"
+    run_dir.mkdir(parents=True)
     config = {
         "job_id": "probe", "run_dir": str(run_dir), "method": "full", "base_model": {"path": str(tiny_model)},
         "dataset": {"train_path": str(data)}, "hyperparameters": {"max_steps": 1, "precision": "auto"},
@@ -165,18 +169,21 @@ def main() -> int:
         print(f"real model, forward + backward 4 x 384 tokens: bf16 {result['model_speedup']:.2f}x fp32")
     work = Path(tempfile.mkdtemp(prefix="ftstudio-probe-"))
     build_tiny_model([str(work / "tiny")])
+    child_rows = write_child_rows(work / "rows.jsonl")
     for condition in CONDITIONS:
         stop = multiprocessing.Event()
         busy = multiprocessing.Process(target=_busy, args=(stop,)) if condition != "idle" else None
         if busy:
             busy.start()
         readings: dict[str, list[float]] = {name: [] for name in PROBES}
+        in_child = condition == "in the training child"
         try:
             for i in range(args.trials):
                 for name in PROBES if i % 2 == 0 else PROBES[::-1]:
-                    in_child = condition == "in the training child"
-                    reading = child_reading(name, work / "tiny", work) if in_child else fresh_reading(name)
-                    readings[name].append(reading)
+                    if in_child:
+                        readings[name].append(child_reading(name, work / "tiny", child_rows, work))
+                    else:
+                        readings[name].append(fresh_reading(name))
         finally:
             if busy:
                 stop.set()

@@ -162,11 +162,10 @@ def test_opening_weight_repeats_only_the_opening_window_of_split_dialogues(
     )
     # Truncation makes one example per dialogue: nothing to weight.
     cut, _ = build_examples(conversations, tiny_tokenizer, MAX_LEN, split_long_dialogues=False)
-    assert len(
-        build_examples(conversations, tiny_tokenizer, MAX_LEN, split_long_dialogues=False, opening_weight=3)[
-            0
-        ]
-    ) == len(cut)
+    cut_weighted, _ = build_examples(
+        conversations, tiny_tokenizer, MAX_LEN, split_long_dialogues=False, opening_weight=3
+    )
+    assert len(cut_weighted) == len(cut)
 
 
 def test_the_child_weights_openings_in_training_only(dialogues: list, tiny_tokenizer: Any) -> None:

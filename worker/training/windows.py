@@ -159,10 +159,12 @@ def build_examples(
     for messages in conversations:
         parts = exchanges(tokenizer, messages)
         whole = to_example(parts)
+        extra_openings = 0  # copies of the opening window: only a dialogue split into windows has one
         if len(whole) <= max_len:
             made, truncated = [whole], False
         elif split_long_dialogues:
             made, truncated = _Windower(tokenizer, messages, max_len, parts).windows()
+            extra_openings = opening_weight - 1
         else:
             made, truncated = [truncate(whole, max_len)], True
         made = [example for example in made if example.num_trained]
@@ -171,9 +173,7 @@ def build_examples(
         stats.num_truncated += truncated
         if not made:
             stats.num_empty += 1
-        elif len(whole) > max_len and split_long_dialogues:
-            made = made[:1] * (opening_weight - 1) + made
-        examples += made
+        examples += made[:1] * extra_openings + made
     stats.num_examples = len(examples)
     stats.num_trained_tokens = sum(example.num_trained for example in examples)
     return examples, stats
