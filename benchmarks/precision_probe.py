@@ -7,7 +7,7 @@ steps, then five bf16 steps, each side's median) vs the paired one `precision: a
 
 Each trial runs each probe in a fresh process, as a new training child does (alternating which goes
 first), on an idle machine and beside a process that keeps one core busy (a worker machine that also serves
-a model or runs the web app).
+a model or runs the web app), and inside a real training child (one step of a tiny model) on an idle machine.
 With `--model` the real question is also measured: a forward + backward of that model on a batch of 4 x 384
 tokens, fp32 vs bf16 autocast, paired, so the probes' readings can be set against the speedup training gets.
 The raw readings (with the machine's load average) are written beside this script as JSON.
@@ -172,7 +172,7 @@ def main() -> int:
     child_rows = write_child_rows(work / "rows.jsonl")
     for condition in CONDITIONS:
         stop = multiprocessing.Event()
-        busy = multiprocessing.Process(target=_busy, args=(stop,)) if condition != "idle" else None
+        busy = multiprocessing.Process(target=_busy, args=(stop,)) if condition == "one core busy" else None
         if busy:
             busy.start()
         readings: dict[str, list[float]] = {name: [] for name in PROBES}
