@@ -68,6 +68,9 @@ STUDIO = {
     # The defaults with each long dialogue's opening window trained three times: openings become ~36 % of
     # the examples instead of ~16 % (CPsyCoun at 384 tokens), a candidate when the first reply matters.
     "studio_opening3": ("full", {"opening_weight": 3}),
+    # The defaults with the user turns trained too, as the bare scripts train every token: the same
+    # compute per step buys more loss-bearing tokens (how clients write, the system prompt with openings).
+    "studio_train_prompt": ("full", {"train_on_prompt": True}),
 }
 SEQ = 384  # max_seq_length of every arm (the studio's default, the bare scripts' "seq")
 BARE = {

@@ -154,6 +154,14 @@ class TrainHyperparameters(BaseModel):
         "dialogue's. 1 (the default): every window counts the same, best over whole dialogues; 3 gave "
         "clearly better first replies and weaker later ones on counselling dialogues.",
     )
+    # Off by default until measured (issue #12): LLaMA-Factory's train_on_prompt, off there too. The bare
+    # scripts the studio is measured against train every token of the row.
+    train_on_prompt: bool = Field(
+        False,
+        description="Train on the user turns too, not only on the assistant replies: the loss then also "
+        "covers how clients write (each user turn once, with the reply it leads to; the system prompt with "
+        "a dialogue's opening). Off: only the replies are learned.",
+    )
     chat_template: Literal["auto", "chatml", "baichuan2", "llama2", "llama3", "chatglm3"] = Field(
         "auto",
         description="Conversation format: auto uses the model's own chat template (a guessed fallback "

@@ -185,3 +185,61 @@ def test_the_child_weights_openings_in_training_only(dialogues: list, tiny_token
     weighted = _setup_data(config(3), tiny_tokenizer, dialogues[:2], "training", "rows")[0]
     validation = _setup_data(config(3), tiny_tokenizer, dialogues[:2], "validation", "rows")[0]
     assert len(weighted) == len(plain) + 2 * 2 and len(validation) == len(plain)
+
+
+def test_train_on_prompt_labels_each_user_turn_once_with_its_reply(
+    dialogues: list, tiny_tokenizer: Any
+) -> None:
+    short = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    conversations = [*dialogues, short]
+    plain, plain_stats = build_examples(conversations, tiny_tokenizer, MAX_LEN)
+    prompted, stats = build_examples(conversations, tiny_tokenizer, MAX_LEN, train_on_prompt=True)
+    assert [e.input_ids for e in prompted] == [e.input_ids for e in plain]  # the same windows
+    for before, after in zip(plain, prompted, strict=True):
+        trained = [i for i, label in enumerate(after.labels) if label != IGNORE_INDEX]
+        # One stretch: from the first trained reply's user turn to the window's end, labels = the tokens.
+        assert trained == list(range(after.trained_context_from, len(after)))
+        assert all(after.labels[i] == after.input_ids[i] for i in trained)
+        # It covers every reply trained before, and adds only the context those replies follow.
+        assert trained[0] < _runs(before.labels)[0][0]
+        assert all(after.labels[i] == label for i, label in enumerate(before.labels) if label != IGNORE_INDEX)
+    # Later windows carry earlier exchanges as untrained context; a dialogue that fits whole trains from
+    # its first token (with a system prompt, that too: as the bare scripts train every token).
+    assert any(e.trained_context_from > 0 for e in prompted) and prompted[-1].trained_context_from == 0
+    # Each user turn of a dialogue split into windows is trained exactly once across its windows.
+    for messages in dialogues[:4]:
+        windows, split = build_examples([messages], tiny_tokenizer, MAX_LEN, train_on_prompt=True)
+        assert split.num_examples > 1 and split.num_truncated == 0
+        trained_text = "\n".join(
+            tiny_tokenizer.decode([t for t in w.labels if t != IGNORE_INDEX]) for w in windows
+        )
+        turns = [m["content"] for m in messages if m["role"] == "user" and len(m["content"]) > 20]
+        assert turns and all(trained_text.count(turn) == 1 for turn in turns)
+    # The job page's counts: replies stay replies; trained tokens include the prompts.
+    assert stats.num_replies_trained == plain_stats.num_replies_trained
+    assert stats.num_trained_tokens > plain_stats.num_trained_tokens
+    # Truncation keeps the labels of what is left.
+    cut, _ = build_examples(
+        conversations, tiny_tokenizer, MAX_LEN, split_long_dialogues=False, train_on_prompt=True
+    )
+    assert cut[0].labels == cut[0].input_ids and len(cut[0]) == MAX_LEN
+
+
+def test_the_child_trains_prompts_in_training_only(dialogues: list, tiny_tokenizer: Any) -> None:
+    """Validation loss stays on the replies whatever train_on_prompt says."""
+    from worker.training.config import RunConfig
+    from worker.training.sft import _setup_data
+
+    config = RunConfig(
+        run_dir="unused",
+        base_model={"path": "unused"},
+        dataset={"train_path": "unused"},
+        hyperparameters={"train_on_prompt": True, "max_seq_length": MAX_LEN},
+    )
+
+    def trained(split: str) -> int:
+        rows = _setup_data(config, tiny_tokenizer, dialogues[:2], split, "rows")[0]
+        return sum(label != IGNORE_INDEX for row in rows for label in row["labels"])
+
+    plain = build_examples(dialogues[:2], tiny_tokenizer, MAX_LEN)[1].num_trained_tokens
+    assert trained("validation") == plain < trained("training")

@@ -38,6 +38,9 @@ class Exchange:
 class Example:
     input_ids: list[int]
     labels: list[int]
+    # Where the trained exchanges start, their context (user turn, role headers) included: what
+    # train_on_prompt labels too. Trained exchanges are always a suffix of an example.
+    trained_context_from: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -152,11 +155,23 @@ def to_example(parts: list[Exchange], train_from: int = 0) -> Example:
     """Concatenate exchanges; responses from exchange ``train_from`` on get labels, the rest is context."""
     input_ids: list[int] = []
     labels: list[int] = []
+    trained_context_from = 0
     for k, part in enumerate(parts):
+        if k == train_from:
+            trained_context_from = len(input_ids)
         input_ids += part.context_ids + part.response_ids
         labels += [IGNORE_INDEX] * len(part.context_ids)
         labels += part.response_ids if k >= train_from else [IGNORE_INDEX] * len(part.response_ids)
-    return Example(input_ids, labels)
+    return Example(input_ids, labels, trained_context_from)
+
+
+def with_prompt_labels(example: Example) -> Example:
+    """The example with its trained exchanges' context labelled too (train_on_prompt): the user turns and
+    role headers of the replies it trains, never the earlier exchanges it carries only as context, so each
+    user turn of a dialogue split into windows is still trained once."""
+    start = example.trained_context_from
+    labels = [IGNORE_INDEX] * start + example.input_ids[start:]
+    return Example(example.input_ids, labels, start)
 
 
 def encode_conversation(tokenizer: Any, messages: list[dict[str, str]]) -> Example:

@@ -80,6 +80,8 @@ def _setup_data(
         split_long_dialogues=hp.split_long_dialogues,
         # Weighting is a training choice: validation scores every window once.
         opening_weight=hp.opening_weight if split == "training" else 1,
+        # Validation loss stays on the replies, comparable between jobs with and without it.
+        train_on_prompt=hp.train_on_prompt and split == "training",
     )
     if not examples:
         raise DataError(

@@ -31,12 +31,15 @@ from worker.training.chat_data import (
     exchanges,
     to_example,
     trim_to_last_assistant,
+    with_prompt_labels,
 )
 
 
 def truncate(example: Example, max_len: int) -> Example:
     """Plain truncation at the length limit (what split_long_dialogues=False does)."""
-    return Example(example.input_ids[:max_len], example.labels[:max_len])
+    return Example(
+        example.input_ids[:max_len], example.labels[:max_len], min(example.trained_context_from, max_len)
+    )
 
 
 def cut_single_exchange(example: Example, max_len: int) -> Example:
@@ -46,7 +49,7 @@ def cut_single_exchange(example: Example, max_len: int) -> Example:
     keep_context = min(context_len, max(max_len - response_len, max_len // 4))
     keep_response = max_len - keep_context
     lo, hi = start - keep_context, start + keep_response
-    return Example(example.input_ids[lo:hi], example.labels[lo:hi])
+    return Example(example.input_ids[lo:hi], example.labels[lo:hi], max(0, example.trained_context_from - lo))
 
 
 class _Windower:
@@ -146,11 +149,14 @@ def build_examples(
     *,
     split_long_dialogues: bool = True,
     opening_weight: int = 1,
+    train_on_prompt: bool = False,
 ) -> tuple[list[Example], DataStats]:
     """Training examples of all conversations, and counts the user sees (rows, windows, truncated, empty).
 
     opening_weight > 1 repeats the opening window of every conversation that was split into windows that
     many times (a repeated window counts in num_examples and num_trained_tokens, not in num_replies_trained).
+    train_on_prompt labels the user turns of the trained replies too (chat_data.with_prompt_labels): they
+    count in num_trained_tokens; num_replies_trained still counts assistant replies.
     """
     if max_len < 2:
         raise DataError(f"max_seq_length {max_len} is too small to hold any conversation")
@@ -170,6 +176,8 @@ def build_examples(
         made = [example for example in made if example.num_trained]
         stats.num_replies += len(parts)
         stats.num_replies_trained += sum(example.num_trained_replies for example in made)
+        if train_on_prompt:
+            made = [with_prompt_labels(example) for example in made]
         stats.num_truncated += truncated
         if not made:
             stats.num_empty += 1
