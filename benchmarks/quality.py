@@ -71,6 +71,9 @@ STUDIO = {
     # The defaults with the user turns trained too, as the bare scripts train every token: the same
     # compute per step buys more loss-bearing tokens (how clients write, the system prompt with openings).
     "studio_train_prompt": ("full", {"train_on_prompt": True}),
+    # The defaults at twice the full-fine-tune learning rate: a 20-minute budget is 80-140 steps, about 1 %
+    # of an epoch, where the model is far from converged and a larger step may buy more per minute.
+    "studio_lr2e-4": ("full", {"learning_rate": 2e-4}),
 }
 SEQ = 384  # max_seq_length of every arm (the studio's default, the bare scripts' "seq")
 BARE = {
