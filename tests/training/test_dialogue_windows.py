@@ -168,22 +168,28 @@ def test_opening_weight_repeats_only_the_opening_window_of_split_dialogues(
     assert len(cut_weighted) == len(cut)
 
 
+def _child_config(**hyperparameters: Any) -> Any:
+    """A training child's RunConfig for its data setup alone (paths unused), at this module's length."""
+    from worker.training.config import RunConfig
+
+    return RunConfig(
+        run_dir="unused",
+        base_model={"path": "unused"},
+        dataset={"train_path": "unused"},
+        hyperparameters={**hyperparameters, "max_seq_length": MAX_LEN},
+    )
+
+
 def test_the_child_weights_openings_in_training_only(dialogues: list, tiny_tokenizer: Any) -> None:
     """sft's data setup passes opening_weight to the training split; validation scores every window once."""
-    from worker.training.config import RunConfig
     from worker.training.sft import _setup_data
 
-    def config(weight: int) -> RunConfig:
-        return RunConfig(
-            run_dir="unused",
-            base_model={"path": "unused"},
-            dataset={"train_path": "unused"},
-            hyperparameters={"opening_weight": weight, "max_seq_length": MAX_LEN},
-        )
+    def rows(weight: int, split: str) -> list:
+        return _setup_data(
+            _child_config(opening_weight=weight), tiny_tokenizer, dialogues[:2], split, "rows"
+        )[0]
 
-    plain = _setup_data(config(1), tiny_tokenizer, dialogues[:2], "training", "rows")[0]
-    weighted = _setup_data(config(3), tiny_tokenizer, dialogues[:2], "training", "rows")[0]
-    validation = _setup_data(config(3), tiny_tokenizer, dialogues[:2], "validation", "rows")[0]
+    plain, weighted, validation = rows(1, "training"), rows(3, "training"), rows(3, "validation")
     assert len(weighted) == len(plain) + 2 * 2 and len(validation) == len(plain)
 
 
@@ -227,15 +233,9 @@ def test_train_on_prompt_labels_each_user_turn_once_with_its_reply(
 
 def test_the_child_trains_prompts_in_training_only(dialogues: list, tiny_tokenizer: Any) -> None:
     """Validation loss stays on the replies whatever train_on_prompt says."""
-    from worker.training.config import RunConfig
     from worker.training.sft import _setup_data
 
-    config = RunConfig(
-        run_dir="unused",
-        base_model={"path": "unused"},
-        dataset={"train_path": "unused"},
-        hyperparameters={"train_on_prompt": True, "max_seq_length": MAX_LEN},
-    )
+    config = _child_config(train_on_prompt=True)
 
     def trained(split: str) -> int:
         rows = _setup_data(config, tiny_tokenizer, dialogues[:2], split, "rows")[0]
