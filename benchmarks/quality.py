@@ -74,6 +74,9 @@ STUDIO = {
     # The defaults at twice the full-fine-tune learning rate: a 20-minute budget is 80-140 steps, about 1 %
     # of an epoch, where the model is far from converged and a larger step may buy more per minute.
     "studio_lr2e-4": ("full", {"learning_rate": 2e-4}),
+    # The defaults with precision pinned to fp32: the partner of an arm whose `auto` chose fp32, since the
+    # probe takes one more reading per job start and could choose bf16 (more steps) for the next arm.
+    "studio_fp32": ("full", {"precision": "fp32"}),
 }
 SEQ = 384  # max_seq_length of every arm (the studio's default, the bare scripts' "seq")
 BARE = {
