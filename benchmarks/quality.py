@@ -77,6 +77,8 @@ STUDIO = {
     # The defaults with precision pinned to fp32: the partner of an arm whose `auto` chose fp32, since the
     # probe takes one more reading per job start and could choose bf16 (more steps) for the next arm.
     "studio_fp32": ("full", {"precision": "fp32"}),
+    # The next step of the learning-rate sweep, pinned to fp32 to pair with the two above.
+    "studio_lr4e-4_fp32": ("full", {"learning_rate": 4e-4, "precision": "fp32"}),
 }
 SEQ = 384  # max_seq_length of every arm (the studio's default, the bare scripts' "seq")
 BARE = {

@@ -64,7 +64,7 @@ def test_job_api_resolves_auto_and_records_why(studio, tmp_path: Path) -> None:
         uploaded = studio.post("/api/v1/datasets", files={"file": (path.name, handle)}, data={"name": "d"})
     assert uploaded.status_code == 201, uploaded.text
     dataset_id = uploaded.json()["id"]
-    expected = {"small-auto": ("full", 1e-4), "big-auto": ("lora", 2e-4)}
+    expected = {"small-auto": ("full", 2e-4), "big-auto": ("lora", 2e-4)}
     for model_id, (method, rate) in expected.items():
         body = {"dataset_id": dataset_id, "base_model": model_id, "method": "auto", "hyperparameters": {}}
         created = studio.post("/api/v1/jobs", json=body)
