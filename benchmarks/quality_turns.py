@@ -27,7 +27,7 @@ METRICS = ("bleu4", "rouge_l")
 
 def reply_counts(data: Path, heldout: int, seed: int) -> list[int]:
     """Counsellor replies per held-out dialogue, in quality.py's held-out order."""
-    from benchmarks.quality import split
+    from benchmarks.quality_items import split
 
     _, held = split(data, heldout, seed)
     return [
@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--arms", help="two arms, a,b: b minus a (default: the arms both runs have)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "quality_turns.json")
     args = parser.parse_args()
-    from benchmarks.quality import run_differences
+    from benchmarks.quality_compare import run_differences
     from worker.evaluation.bootstrap import paired_bootstrap_mean_diff
 
     first, later = (json.loads(p.read_text(encoding="utf-8")) for p in (args.first, args.later))
