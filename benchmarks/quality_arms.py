@@ -62,6 +62,7 @@ BARE = {
 
 
 def child_env() -> dict[str, str]:
+    """The environment of an arm's child: offline hub (the model is a local folder), the repo importable."""
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
 
 
