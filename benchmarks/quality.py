@@ -29,12 +29,12 @@ Arms (benchmarks/quality_arms.py says how each trains), each in its own process:
 - base:      the untuned model;
 - other studio_* arms: ablations and candidates (quality_arms.STUDIO says what each changes).
 `precision: auto` is resolved once per run: the first studio arm that leaves it to auto chooses, every later
-one runs at that choice (recorded in each arm's end_event), so a second probe reading cannot give one arm
-bf16 and ~25 % more steps than its partner. The bare scripts get the same time limit through the same
-callback (worker/training/budget.TimeBudget), so every arm's schedule ends when its time does. Scores: BLEU-4
-(char, nltk method3) and ROUGE-L (jieba, rouge-chinese) from the project's own scorer
-(worker/evaluation/text_metrics.py) on greedy answers (--max-new-tokens, 128 by default); paired bootstrap
-95 % intervals (worker/evaluation/bootstrap.py) of each arm minus each studio arm
+one runs at that choice (each arm records it: end_event.precision, precision_chosen_by), so a second probe
+reading cannot give one arm bf16 and ~25 % more steps than its partner. The bare scripts get the same time
+limit through the same callback (worker/training/budget.TimeBudget), so every arm's schedule ends when its
+time does. Scores: BLEU-4 (char, nltk method3) and ROUGE-L (jieba, rouge-chinese) from the project's own
+scorer (worker/evaluation/text_metrics.py) on greedy answers (--max-new-tokens, 128 by default); paired
+bootstrap 95 % intervals (worker/evaluation/bootstrap.py) of each arm minus each studio arm
 (benchmarks/quality_compare.py). The raw JSON (per-item scores, predictions, machine load) is written beside
 this script.
 """
