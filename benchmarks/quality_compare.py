@@ -38,8 +38,7 @@ def earlier_arms(path: Path, result: dict[str, Any]) -> dict[str, Any]:
     after the same training budget on the same kind of processor."""
     earlier = json.loads(path.read_text(encoding="utf-8"))
     mismatch = run_differences(earlier, result)
-    # Runs from before --heldout-turn existed scored first turns.
-    if earlier["args"].get("heldout_turn", "first") != result["args"].get("heldout_turn", "first"):
+    if heldout_turn(earlier) != heldout_turn(result):
         mismatch.append("heldout_turn")
     if mismatch:
         raise SystemExit(f"{path}: not comparable, it differs in {', '.join(mismatch)}")
@@ -77,7 +76,12 @@ def compare_and_save(result: dict[str, Any], compare_with: list[Path], out: Path
     save(result, out)
 
 
-def earlier_turn(path: Path) -> str:
-    """The held-out turn an earlier run scored."""
+def heldout_turn(run: dict[str, Any]) -> str:
+    """The held-out turn a run scored."""
     # Runs from before --heldout-turn existed scored first turns.
-    return json.loads(path.read_text(encoding="utf-8"))["args"].get("heldout_turn", "first")
+    return run["args"].get("heldout_turn", "first")
+
+
+def earlier_turn(path: Path) -> str:
+    """The held-out turn an earlier run's saved JSON scored."""
+    return heldout_turn(json.loads(path.read_text(encoding="utf-8")))
