@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pstats
 import subprocess
 import sys
 import tempfile
@@ -42,17 +41,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
+from benchmarks.profiles import PROFILE_TRAIN, cumulative_seconds, own_times, profile_gap  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data" / "cpsycoun" / "dialogues.jsonl"
 OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
-# Profiles only Trainer.train, so the two sides' different imports and data preparation stay out.
-PROFILE_TRAIN = Path(__file__).resolve().parent / "profile_train.py"
-PROFILED = {
-    "metrics callback": "callbacks.py:on_log",
-    "TensorBoard writer": "integration_utils.py:on_log",
-    "collate": "collate.py:__call__",
-    "loss watch": "collapse.py:observe_loss",
-    "checkpoint save": "trainer.py:_save_checkpoint",
-}
 
 
 def _env() -> dict[str, str]:
@@ -84,17 +76,8 @@ def run_studio(
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     end = events[-1]
     start = events[0]
-    seconds: dict[str, float] = {}
-    own: dict[str, float] = {}
-    for label, where in PROFILED.items() if profile else ():
-        stats = pstats.Stats(str(prof))
-        own = own or _own_times(stats)
-        file_part, func = where.split(":")
-        seconds[label] = sum(
-            row[3]
-            for (file, _line, name), row in stats.stats.items()
-            if file.endswith(file_part) and name == func
-        )
+    seconds = cumulative_seconds(prof) if profile else {}
+    own = own_times(prof) if profile else {}
     return {
         "side": "studio", "packing": packing, "batching": start.get("batching"), "steps": end["step"],
         "train_runtime": end["train_runtime"], "label_tokens": end["label_tokens"],
@@ -102,22 +85,6 @@ def run_studio(
         "steps_per_second": end["step"] / end["train_runtime"], "profile_seconds": seconds,
         "own_seconds": own,
     }  # fmt: skip
-
-
-def _own_times(stats: pstats.Stats) -> dict[str, float]:
-    """Each function's own time (tottime, callees excluded), keyed file:line:name with the file's last two
-    path parts, so the same library function matches across the two processes."""
-    times: dict[str, float] = {}
-    for (file, line, name), row in stats.stats.items():  # type: ignore[attr-defined]
-        key = f"{'/'.join(Path(file).parts[-2:])}:{line}:{name}"
-        times[key] = times.get(key, 0.0) + row[2]
-    return times
-
-
-def profile_gap(studio: dict[str, float], bare: dict[str, float], top: int = 10) -> list[tuple[str, float]]:
-    """The functions whose own time is most larger in the studio's profiled run than in the bare one's."""
-    gaps = {key: secs - bare.get(key, 0.0) for key, secs in studio.items()}
-    return sorted(gaps.items(), key=lambda kv: -kv[1])[:top]
 
 
 def bare(model: str, method: str, data: Path, steps: int, out: Path) -> None:
@@ -199,7 +166,7 @@ def run_bare(
     done = subprocess.run(cmd, cwd=REPO, env=_env(), check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if profile:
-        result["own_seconds"] = _own_times(pstats.Stats(str(prof)))
+        result["own_seconds"] = own_times(prof)
     return result
 
 
