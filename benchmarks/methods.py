@@ -12,8 +12,14 @@ longer than ``--seq-len`` tokens, so every sequence is exactly that long on both
 work per step); packing and dialogue windows are off on the studio side for the same reason. Both: fp32,
 batch x 1 accumulation, the job's default optimizer (fused AdamW), the same LoRA / prompt / IA3 settings.
 Each (method, side) runs in its own process (peak = VmHWM, worker/peak_rss.py), sides alternate and repeat so
-machine drift hits both alike; tokens/s is the median over repeats of the steady steps (the first step, with
-its lazy allocations, excluded). The adapter baseline wraps the MLP in a plain module (the studio uses a
+machine drift hits both alike. Both sides time the same window: from one logged step to the next (the
+studio's metrics callback, a clock callback on the bare side), so data loading, optimizer and logging are
+inside on both; steps 2 .. N-1 count (the first carries lazy allocations, the studio's last its final
+checkpoint). tokens/s is the median over repeats; each round's own ratio is printed as [lowest, highest]: on a
+2-core VM identical runs differ by up to ~15 %, more than the 3 % the goal allows. ``--profile`` adds one
+cProfile run of each side per method and prints the share of the studio's loop spent in its own code
+(profiles.py), which bounds the ratio on equal model work without that noise.
+The adapter baseline wraps the MLP in a plain module (the studio uses a
 forward hook); freeze and full baselines set requires_grad by hand. Raw results: results/methods.json.
 """
 
@@ -35,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 # `datasets` package (transformers' is_datasets_available() finds it and the Trainer crashes): drop it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
+from benchmarks.profiles import PROFILE_TRAIN, cumulative_seconds, loop_seconds  # noqa: E402
+
 METHODS = ("lora", "qlora", "ptuning", "prefix", "prompt", "ia3", "adapter", "freeze", "full")
 SETTINGS: dict[str, Any] = {
     "lora_r": 8,
@@ -173,8 +181,11 @@ def _bare_model(method: str, model_path: str) -> Any:
     return model  # full
 
 
-def studio_run(method: str, model_path: str, data: Path, steps: int, batch: int, seq: int) -> dict[str, Any]:
-    """The real training child on ``data``; steady tokens/s from its per-step train events."""
+def studio_run(
+    method: str, model_path: str, data: Path, steps: int, batch: int, seq: int, profile: Path | None = None
+) -> dict[str, Any]:
+    """The real training child on ``data``; steady tokens/s from its per-step train events (``profile``:
+    under benchmarks/profile_train.py, Trainer.train's cProfile written there)."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-studio-{method}-"))
     hp = {
         **SETTINGS, "max_steps": steps, "per_device_train_batch_size": batch,
@@ -188,7 +199,8 @@ def studio_run(method: str, model_path: str, data: Path, steps: int, batch: int,
     }  # fmt: skip
     (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "worker.training.sft", "--config", str(run_dir / "config.json")]
+    command = [sys.executable, *_profiled(profile), "-m", "worker.training.sft", "--config",
+               str(run_dir / "config.json")]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
     end = events[-1] if events else {}
@@ -204,6 +216,23 @@ def studio_run(method: str, model_path: str, data: Path, steps: int, batch: int,
         "tokens_per_second": len(rates) / sum(1 / r for r in rates),
         "peak_rss_mb": end["peak_memory_bytes"] / 2**20,
     }
+
+
+def _profiled(profile: Path | None) -> list[str]:
+    """The command prefix that runs a program with Trainer.train under cProfile (none when not profiling)."""
+    return [str(PROFILE_TRAIN), str(profile)] if profile else []
+
+
+def bare_run(
+    method: str, model_path: str, data: Path, steps: int, batch: int, seq: int, profile: Path | None = None
+) -> dict[str, Any]:
+    """The bare script in its own process (``child``)."""
+    command = [sys.executable, *_profiled(profile), __file__, "--child", method, model_path, str(data),
+               str(steps), str(batch), str(seq)]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{method}: bare run failed:\n{done.stderr[-1500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def child(method: str, model_path: str, data: Path, steps: int, batch: int, seq: int) -> dict[str, Any]:
@@ -225,22 +254,49 @@ def child(method: str, model_path: str, data: Path, steps: int, batch: int, seq:
         # The same optimizer as the studio side (the job default), or the comparison measures optimizers.
         "optim": TrainHyperparameters().optim, "remove_unused_columns": False,
     }  # fmt: skip
-    times: list[float] = []
+    log_times: list[float] = []
 
-    class StepTimer(TrainerCallback):
-        def on_step_begin(self, *a: Any, **k: Any) -> None:
-            times.append(time.perf_counter())
+    class LogClock(TrainerCallback):
+        """When each step's loss is logged: the studio's rates are taken between the same two points (its
+        metrics callback's on_log), so both sides time the whole loop (data, step, optimizer, logging)."""
 
-        def on_step_end(self, *a: Any, **k: Any) -> None:
-            times[-1] = time.perf_counter() - times[-1]
+        def on_log(self, *a: Any, logs: dict[str, float] | None = None, **k: Any) -> None:
+            if logs and "loss" in logs:
+                log_times.append(time.perf_counter())
 
     rows = ChatRows(AutoTokenizer.from_pretrained(model_path), data, seq)
-    Trainer(model=model, args=TrainingArguments(**args), train_dataset=rows, callbacks=[StepTimer()]).train()
-    steady = times[1:]
+    Trainer(model=model, args=TrainingArguments(**args), train_dataset=rows, callbacks=[LogClock()]).train()
+    # The studio's steps 2 .. N-1 (studio_run): the intervals between logs 1 and N-1.
+    steady = [b - a for a, b in zip(log_times[:-1], log_times[1:], strict=False)][:-1]
     return {
         "tokens_per_second": batch * seq * len(steady) / sum(steady),
         "peak_rss_mb": peak_rss_bytes() / 2**20,  # VmHWM: ru_maxrss carries the parent's over fork + exec
     }
+
+
+def profile_method(method: str, model: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One more run of each side under cProfile: the seconds the studio's own code (metrics callback,
+    TensorBoard writer, collate, loss watch) took in its loop, which bound the studio / bare ratio on equal
+    model work from below (1 - share) without the run-to-run noise of the model code (profiles.py)."""
+    work = Path(tempfile.mkdtemp(prefix=f"bench-profile-{method}-"))
+    studio_prof, bare_prof = work / "studio.prof", work / "bare.prof"
+    studio_run(method, model, data, args.steps, args.batch, args.seq_len, profile=studio_prof)
+    bare_run(method, model, data, args.steps, args.batch, args.seq_len, profile=bare_prof)
+    # The final checkpoint save runs after the last timed step on the studio side only (the Trainer's
+    # max_steps save; the bare script saves nothing): outside the ratio above, so left out here.
+    own = cumulative_seconds(studio_prof)
+    save = own.pop("checkpoint save")
+    loop = loop_seconds(studio_prof) - save
+    share = sum(own.values()) / loop
+    parts = ", ".join(f"{label} {secs:.2f} s" for label, secs in own.items())
+    print(
+        f"  {method}: profiled loops studio {loop:.1f} s (+{save:.1f} s final save), bare "
+        f"{loop_seconds(bare_prof):.1f} s; studio-only "
+        f"code {share:.1%} of its loop ({parts}): ratio on equal model work >= {1 - share:.3f}",
+        flush=True,
+    )
+    return {"studio_loop_s": loop, "studio_final_save_s": save, "bare_loop_s": loop_seconds(bare_prof),
+            "studio_only_s": own, "studio_only_share": share}  # fmt: skip
 
 
 def _model_path(random_model: bool) -> str:
@@ -273,6 +329,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--profile", action="store_true", help="one more run of each side under cProfile per method"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "methods.json")
     args = parser.parse_args()
     if args.steps < 4:
@@ -286,12 +345,13 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="bench-methods-")) / "rows.jsonl"
     write_rows(data, args.steps * args.batch)
     print(
-        f"model {model}; {args.steps} steps (first excluded), batch {args.batch}, seq {args.seq_len}, "
-        f"{args.repeats} repeats, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        f"model {model}; {args.steps} steps (first and last not timed), batch {args.batch}, "
+        f"seq {args.seq_len}, {args.repeats} repeats, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     print(
-        f"{'method':<8} {'studio tok/s':>13} {'bare tok/s':>11} {'ratio':>6} {'studio MB':>10} {'bare MB':>8}"
+        f"{'method':<8} {'studio tok/s':>13} {'bare tok/s':>11} {'ratio':>6} {'[rounds]':>16} "
+        f"{'studio MB':>10} {'bare MB':>8}"
     )
     raw: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "model": model, "methods": {}}
     worst = float("inf")
@@ -299,28 +359,27 @@ def main() -> int:
         results: dict[str, list[dict[str, float]]] = {"studio": [], "bare": []}
         for rep in range(args.repeats):
             for side in ("studio", "bare") if rep % 2 == 0 else ("bare", "studio"):
-                if side == "studio":
-                    results[side].append(
-                        studio_run(method, model, data, args.steps, args.batch, args.seq_len)
-                    )
-                    continue
-                command = [sys.executable, __file__, "--child", method, model, str(data),
-                           str(args.steps), str(args.batch), str(args.seq_len)]  # fmt: skip
-                done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(f"{method}: bare run failed:\n{done.stderr[-1500:]}", flush=True)
-                    return 1
-                results[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                run = studio_run if side == "studio" else bare_run
+                results[side].append(run(method, model, data, args.steps, args.batch, args.seq_len))
         tps = {k: statistics.median(r["tokens_per_second"] for r in v) for k, v in results.items()}
         mem = {k: max(r["peak_rss_mb"] for r in v) for k, v in results.items()}
         ratio = tps["studio"] / tps["bare"]
+        # Each round's own ratio: their spread is what one comparison of two processes can tell apart here.
+        rounds = sorted(
+            s["tokens_per_second"] / b["tokens_per_second"]
+            for s, b in zip(results["studio"], results["bare"], strict=True)
+        )
         worst = min(worst, ratio)
-        raw["methods"][method] = {"runs": results, "median_tokens_per_second": tps, "ratio": ratio}
+        raw["methods"][method] = {
+            "runs": results, "median_tokens_per_second": tps, "ratio": ratio, "round_ratios": rounds,
+        }  # fmt: skip
         print(
-            f"{method:<8} {tps['studio']:>13.1f} {tps['bare']:>11.1f} {ratio:>6.3f} {mem['studio']:>10.0f} "
-            f"{mem['bare']:>8.0f}",
+            f"{method:<8} {tps['studio']:>13.1f} {tps['bare']:>11.1f} {ratio:>6.3f} "
+            f"[{rounds[0]:.3f}, {rounds[-1]:.3f}] {mem['studio']:>10.0f} {mem['bare']:>8.0f}",
             flush=True,
         )
+        if args.profile:
+            raw["methods"][method]["profile"] = profile_method(method, model, data, args)
     print(f"worst ratio {worst:.3f} (goal >= 0.97)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(raw, indent=1), encoding="utf-8")
