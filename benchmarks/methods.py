@@ -16,9 +16,10 @@ machine drift hits both alike. Both sides time the same window: from one logged 
 studio's metrics callback, a clock callback on the bare side), so data loading, optimizer and logging are
 inside on both; steps 2 .. N-1 count (the first carries lazy allocations, the studio's last its final
 checkpoint). tokens/s is the median over repeats; each round's own ratio is printed as [lowest, highest]: on a
-2-core VM identical runs differ by up to ~15 %, more than the 3 % the goal allows. ``--profile`` adds one
-cProfile run of each side per method and prints the share of the studio's loop spent in its own code
-(profiles.py), which bounds the ratio on equal model work without that noise.
+2-core VM identical runs differ by up to ~15 % (results/methods_bare_aa.json), more than the 3 % the goal
+allows, so the last line also counts the rounds the studio won (a sign test: do they lean beyond chance?).
+``--profile`` adds one cProfile run of each side per method and prints the share of the studio's loop spent
+in its own code (profiles.py), which bounds the ratio on equal model work without that noise.
 The bare side's models and loop: methods_bare.py. Raw results: results/methods.json.
 """
 
