@@ -101,7 +101,7 @@ def _bare_model(method: str, model_path: str) -> Any:
         r=s["lora_r"],
         lora_alpha=s["lora_alpha"],
         lora_dropout=s["lora_dropout"],
-        target_modules="all-linear",
+        target_modules=s["lora_target_modules"],
     )
     if method == "lora":
         return get_peft_model(model, lora)
