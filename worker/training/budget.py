@@ -4,9 +4,10 @@ The Trainer starts with a step count too large to reach (BUDGET_PLACEHOLDER_STEP
 runs out of data first. After SKIP_STEPS warm-up steps (the first steps pay for allocation and kernel
 selection), the callback times MEASURE_STEPS steps, sets the total so the run ends within the budget, and
 rebuilds the learning-rate schedule for that total: warm-up then cosine (or linear) decay that reaches its end
-on time. It re-times at 25/50/75/90 % of the run (evaluations, saves, a drifting machine), and stops at once
-if the clock runs out anyway. The last step saves and evaluates; the child then writes final/ and ends
-"succeeded".
+on time. It re-times at 25/50/75/90 % of the run (evaluations, saves, a drifting machine; a point already
+passed when the count was set is skipped, so a short run does not re-time on every step), says so in a
+notice whenever the count changes, and stops at once if the clock runs out anyway. The last step saves and
+evaluates; the child then writes final/ and ends "succeeded".
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class TimeBudget(TrainerCallback):
         self.step_measure = 0
         self.total: int | None = None
         self.rechecks = list(RECHECK_AT)
+        self.evaluated_at: int | None = None
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -65,7 +67,12 @@ class TimeBudget(TrainerCallback):
         if self.cap is not None:
             total = min(total, self.cap)
         total = max(total, state.global_step)
+        changed = total != self.total
         self.total = state.max_steps = total
+        # Re-timing points this run has already passed (a short run: 25 % of 10 steps is step 3) are dropped.
+        self.rechecks = [f for f in self.rechecks if f * total > state.global_step]
+        if not changed:
+            return
         retargeted = _retarget_scheduler(scheduler, total)
         self.write_event(
             {
@@ -89,18 +96,34 @@ class TimeBudget(TrainerCallback):
     ) -> TrainerControl:
         now = time.perf_counter()
         done = state.global_step - self.step_measure
+        first_count = self.t_measure is not None and self.total is None and done >= MEASURE_STEPS
+        recheck = (
+            self.total is not None
+            and bool(self.rechecks)
+            and self.rechecks[0] * self.total <= state.global_step < self.total
+        )
         if self.t_measure is None and done >= SKIP_STEPS:
             self.t_measure, self.step_measure = now, state.global_step
-        elif self.t_measure is not None and self.total is None and done >= MEASURE_STEPS:
+        elif first_count or recheck:
             self._plan(state, now, lr_scheduler)
-        elif self.total is not None and self.rechecks and state.global_step >= self.rechecks[0] * self.total:
-            self.rechecks.pop(0)
-            if state.global_step < self.total:
-                self._plan(state, now, lr_scheduler)
         out_of_time = now - self.start >= self.budget_s
         if (self.total is not None and state.global_step >= self.total) or out_of_time:
             state.max_steps = state.global_step  # progress reads 100 %, and the end event "not stopped early"
             control.should_training_stop = True
             control.should_save = True
             control.should_evaluate = self.has_eval
+        return control
+
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.evaluated_at = state.global_step
+
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        # Stopping ends the epoch too, and with eval_strategy "epoch" the Trainer then evaluates again: the
+        # final step was just evaluated (above, before its save, so quick evaluation saw that eval loss).
+        if control.should_training_stop and self.evaluated_at == state.global_step:
+            control.should_evaluate = False
         return control
