@@ -8,19 +8,38 @@ from app.jobs.schemas import CheckpointRead, JobRead, Progress
 from app.models import Job, JobStatus, utcnow
 
 
-def estimate_eta_seconds(job: Job) -> float | None:
-    """Remaining steps times the mean seconds per step since training began (loading excluded)."""
-    if job.status != JobStatus.RUNNING or not job.started_at or not job.total_steps or job.step <= 0:
+def _train_began(job: Job) -> datetime | None:
+    """When the training loop began (model loading excluded), else when the job started."""
+    if train_started := (job.result or {}).get("train_started_at"):
+        return datetime.fromisoformat(train_started)
+    return job.started_at
+
+
+def _budget_left_seconds(job: Job) -> float | None:
+    """What is left of the job's time budget (`max_train_minutes`, counted from the training loop's start as
+    the child counts it); None for a job without one or whose loop has not started (loading takes a while)."""
+    minutes = ((job.config or {}).get("hyperparameters") or {}).get("max_train_minutes")
+    train_started = (job.result or {}).get("train_started_at")
+    if not minutes or not train_started:
         return None
+    elapsed = (utcnow() - datetime.fromisoformat(train_started)).total_seconds()
+    return max(0.0, float(minutes) * 60.0 - elapsed)
+
+
+def estimate_eta_seconds(job: Job) -> float | None:
+    """Remaining steps times the mean seconds per step since training began (loading excluded). A job with
+    a time budget ends by then at the latest, and before its step count is set the budget is all we know."""
+    began = _train_began(job)
+    if job.status != JobStatus.RUNNING or began is None:
+        return None
+    budget_left = _budget_left_seconds(job)
     first_step = int((job.result or {}).get("first_step", 0))
     done = job.step - first_step
-    if done <= 0:
-        return None
-    began = job.started_at
-    if train_started := (job.result or {}).get("train_started_at"):
-        began = datetime.fromisoformat(train_started)
+    if not job.total_steps or done <= 0:
+        return budget_left
     elapsed = (utcnow() - began).total_seconds()
-    return max(0.0, elapsed / done * (job.total_steps - job.step))
+    by_steps = max(0.0, elapsed / done * (job.total_steps - job.step))
+    return by_steps if budget_left is None else min(by_steps, budget_left)
 
 
 def build_progress(job: Job) -> Progress:

@@ -47,6 +47,28 @@ def test_no_eta_before_a_step_or_when_finished() -> None:
     assert build_progress(half).percent == 25.0
 
 
+def _budget_job(minutes: float, seconds_trained: float, **fields: object) -> Job:
+    began = (utcnow() - timedelta(seconds=seconds_trained)).isoformat()
+    config = {"hyperparameters": {"max_train_minutes": minutes}}
+    return _job(started_at=utcnow() - timedelta(seconds=seconds_trained + 30), config=config,
+                result={"train_started_at": began}, **fields)  # fmt: skip
+
+
+def test_eta_of_a_time_budget_job_is_what_is_left_of_the_budget_until_its_step_count_is_known() -> None:
+    # Found in use: before the budget measured its step time the child reported its 10,000,000-step
+    # placeholder, and the ETA read months. Now the child reports no total, and the budget is the ETA.
+    measuring = _budget_job(3, 40, step=2, total_steps=None)
+    assert estimate_eta_seconds(measuring) == pytest.approx(140, abs=2)
+    assert build_progress(measuring).percent is None
+    # Once the count is set, steps decide; the budget still caps (the child stops when it runs out).
+    planned = _budget_job(3, 100, step=10, total_steps=12)  # 10 s a step: 20 s by the steps
+    assert estimate_eta_seconds(planned) == pytest.approx(20, abs=2)
+    slow = _budget_job(3, 170, step=10, total_steps=20)  # 170 s by the steps, but 10 s of budget left
+    assert estimate_eta_seconds(slow) == pytest.approx(10, abs=2)
+    loading = _job(started_at=utcnow(), step=0, config={"hyperparameters": {"max_train_minutes": 3}})
+    assert estimate_eta_seconds(loading) is None  # the budget starts with the training loop, not before
+
+
 def test_every_domain_table_reaches_the_chinese_pages() -> None:
     from app.i18n import tables, translate
 

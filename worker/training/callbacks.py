@@ -13,11 +13,18 @@ import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from worker.peak_rss import peak_rss_bytes
+from worker.training.budget import BUDGET_PLACEHOLDER_STEPS
 from worker.training.collate import Collator
 from worker.training.events import EventWriter
 from worker.training.stop import StopFlag
 
 TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
+
+
+def known_total_steps(state: TrainerState) -> int | None:
+    """The run's optimizer steps, or None while a time budget has not set them yet: its placeholder
+    (worker/training/budget.py) is no step count, and as one it made progress read 0 % and the ETA months."""
+    return state.max_steps if state.max_steps < BUDGET_PLACEHOLDER_STEPS else None
 
 
 def peak_memory_bytes() -> int:
@@ -85,7 +92,7 @@ class MetricsEvents(TrainerCallback):
         self._last_tokens = self.tokens_at_start = self.collator.tokens_seen
         if self.start_fields is not None and state.is_world_process_zero:
             # Written here because only now does the Trainer know the total number of optimizer steps.
-            self.writer.write("start", total_steps=state.max_steps, **self.start_fields)
+            self.writer.write("start", total_steps=known_total_steps(state), **self.start_fields)
             for message in self.warnings:
                 self.writer.write("warning", message=message)
 
@@ -122,7 +129,7 @@ class MetricsEvents(TrainerCallback):
             epoch=round(state.epoch or 0.0, 6),
             **record,
             tokens_per_second=round(rate, 2),
-            total_steps=state.max_steps,
+            total_steps=known_total_steps(state),
         )
 
     def on_save(
