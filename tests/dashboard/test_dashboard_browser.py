@@ -83,6 +83,10 @@ def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp
         page.fill("#smoothing", "0.9")  # the slider redraws without errors
         # The measured peak arrives with the last progress event and sits beside the planner's prediction.
         assert "MiB" in page.inner_text("#memory-measured") and "%" in page.inner_text("#memory-ratio")
+        # ... the prediction for the workers' devices: on this CPU-only studio the CPU's, not the GPU's.
+        predicted = http.get(f"/api/v1/jobs/{first}").json()["result"]["predicted_peak_bytes"]
+        assert predicted["cpu"] != predicted["gpu"]
+        assert int(page.get_attribute("#memory-measured", "data-planned")) == predicted["cpu"]
         page.wait_for_selector("#job-log-lines[data-lines]:not([data-lines='0'])", timeout=15_000)
         assert page.get_attribute("#clone-link", "href") == f"/jobs/new?clone_from={first}"
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
