@@ -90,3 +90,20 @@ def test_held_back_tail() -> None:
     assert held_back("abc\ufffd", []) == 1
     assert held_back("hello wo", ["world"]) == 2
     assert held_back("hello", ["xyz"]) == 0
+
+
+def test_a_length_cut_inside_a_character_ends_before_it() -> None:
+    # Seen in the playground: a reply cut by max_new_tokens in the middle of a Chinese character (its
+    # byte-level tokens half generated) ended in U+FFFD. Here the last token decodes to that character.
+    row, emitted, _ = _row([], max_new_tokens=3)
+    _feed("你好\ufffd", row)
+    assert row.done and row.finish_reason == "length"
+    assert "".join(t for t, _ in emitted) == "你好"
+
+
+def test_drop_cut_character_on_a_real_half_decoded_character() -> None:
+    from worker.evaluation.generation import drop_cut_character
+
+    half = "你好".encode()[:-1].decode("utf-8", errors="replace")  # the last character's bytes, less one
+    assert half.endswith("\ufffd") and drop_cut_character(half) == "你"
+    assert drop_cut_character("完整的句子。") == "完整的句子。"

@@ -120,6 +120,12 @@ def render_prompt(tokenizer: Any, messages: list[dict]) -> tuple[str, bool]:
     return "\n".join([*lines, "assistant:"]), False
 
 
+def drop_cut_character(text: str) -> str:
+    """Text whose generation max_new_tokens cut inside a multi-byte character (a Chinese character is often
+    two or three byte-level tokens) ends in U+FFFD, the decoding of its lone bytes: drop them."""
+    return text.rstrip("\ufffd")
+
+
 def generate_texts(
     model: Any,
     tokenizer: Any,
@@ -174,7 +180,8 @@ def generate_texts(
             )
         new_tokens = out[:, enc["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        results += [[t.strip() for t in texts[i * n_ret : (i + 1) * n_ret]] for i in range(len(batch))]
+        texts = [drop_cut_character(t).strip() for t in texts]
+        results += [texts[i * n_ret : (i + 1) * n_ret] for i in range(len(batch))]
         if on_batch is not None:
             on_batch(len(results), len(prompts))
     return results

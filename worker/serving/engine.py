@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from worker.evaluation.generation import prepare_tokenizer, render_prompt
+from worker.evaluation.generation import drop_cut_character, prepare_tokenizer, render_prompt
 from worker.serving.kv_cache import merge_cache, mergeable
 from worker.serving.requests import (
     BASE,
@@ -165,9 +165,9 @@ class Engine:
             completion += len(tokens)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             text, reason = apply_stop(text, request.stop)
-            request.emit(
-                i, text, reason or ("length" if len(tokens) >= request.settings.max_new_tokens else "stop")
-            )
+            if reason is None and len(tokens) >= request.settings.max_new_tokens:
+                text, reason = drop_cut_character(text), "length"
+            request.emit(i, text, reason or "stop")
         request.finish({"prompt_tokens": request.prompt_tokens, "completion_tokens": completion})
 
     def _prefill(self, requests: list[Request]) -> tuple[list[Row], Any, Any, Any, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.evaluation.generation import GenerationSettings
+from worker.evaluation.generation import GenerationSettings, drop_cut_character
 
 BASE = "__base__"  # the adapter name meaning "the base model, adapters off"
 
@@ -78,8 +78,11 @@ class RowText:
         row.tokens.append(token)
         text = self.decode(row.tokens)
         cut, reason = apply_stop(text, request.stop)
-        if reason or len(row.tokens) >= request.settings.max_new_tokens:
-            self._close(row, cut, reason or "length")  # a stop string wins over the length limit
+        if reason:  # a stop string wins over the length limit
+            self._close(row, cut, reason)
+            return
+        if len(row.tokens) >= request.settings.max_new_tokens:
+            self._close(row, drop_cut_character(cut), "length")
             return
         # Hold back an unfinished UTF-8 character and any tail that might be the start of a stop string.
         safe = len(text) - held_back(text, request.stop)
