@@ -61,7 +61,12 @@
     el.className = "pg-status status " + (cls ? "status-" + cls : "muted");
   }
 
-  async function openSource(col, value) {
+  // A column's model loads in the background; a message sent meanwhile waits for it (turn, below).
+  function openSource(col, value) {
+    columns[col].opening = loadSource(col, value);
+    return columns[col].opening;
+  }
+  async function loadSource(col, value) {
     const state = columns[col];
     state.deployment = null;
     state.conversation = null;
@@ -136,7 +141,21 @@
 
   async function turn(col, content, regenerate) {
     const state = columns[col];
-    if (!state.deployment) { setStatus(col, T.tPick, "failed"); return; }
+    if (!state.deployment && state.opening) {
+      // Sent while the model loads: wait for it rather than answer "pick a model" (Send stays disabled).
+      const waiting = new AbortController();
+      state.controller = waiting;
+      refreshBusy();
+      await state.opening;
+      state.controller = null;
+      refreshBusy();
+      if (waiting.signal.aborted) return;  // Stop was clicked while it waited
+    }
+    if (!state.deployment) {
+      // A failed load already says why in the column's status; an empty picker gets the hint.
+      if (!$("pg-source-" + col).value) setStatus(col, T.tPick, "failed");
+      return;
+    }
     if (regenerate) {
       const log = $("pg-log-" + col);
       if (log.lastElementChild && log.lastElementChild.classList.contains("assistant")) log.lastElementChild.remove();

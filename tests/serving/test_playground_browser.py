@@ -42,17 +42,20 @@ def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> N
         page.click("#chat-with-model")
         page.wait_for_url("**/playground?job_id=*")
         assert page.is_checked("#pg-side-by-side")
-        page.wait_for_selector("#pg-status-a.status-succeeded", timeout=120_000)
-        page.wait_for_selector("#pg-status-b.status-succeeded", timeout=120_000)
-        assert "tiny-llama" in page.inner_text("#pg-status-a")
-        assert f"job-{served.job_id}-final" in page.inner_text("#pg-status-b")
         page.click("#pg-settings summary")
         page.select_option("#pg-preset", "sampling")
         page.fill("#gen-max_new_tokens", "48")
         page.fill("#gen-min_new_tokens", "48")  # no early end of turn: both columns stream 48 tokens
         page.evaluate(COUNT_UPDATES)
         page.fill("#pg-input", "我最近总是睡不着，怎么办？")
+        # Sent at once, as people do, while the models still load: the message waits for them (it used to
+        # be answered "Pick a model first." though both were picked).
+        loading = page.eval_on_selector("#pg-status-b", "el => el.classList.contains('status-running')")
         page.click("#pg-send")
+        page.wait_for_selector("#pg-status-a.status-succeeded", timeout=120_000)
+        page.wait_for_selector("#pg-status-b.status-succeeded", timeout=120_000)
+        assert "tiny-llama" in page.inner_text("#pg-status-a")
+        assert f"job-{served.job_id}-final" in page.inner_text("#pg-status-b")
         page.wait_for_selector("#pg-log-a .pg-msg.assistant.done", timeout=120_000)
         page.wait_for_selector("#pg-log-b .pg-msg.assistant.done", timeout=120_000)
         updates = page.evaluate("window.__updates")
@@ -62,5 +65,6 @@ def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> N
         assert updates["a"] >= 5 and updates["b"] >= 5, updates
         assert page.inner_text("#pg-log-a .pg-msg.user") == "我最近总是睡不着，怎么办？"
         page.wait_for_selector("#pg-conversations li")
+        assert loading, "the fine-tune had loaded before Send: this run did not try sending while loading"
         assert errors == [], errors
         browser.close()
