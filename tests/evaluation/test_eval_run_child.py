@@ -94,6 +94,11 @@ def test_child_scores_bleu_rouge_and_mmcu(tmp_path: Path, tiny_model_dir: Path, 
     assert len(scores["samples"]) == 3 and len(scores["samples"][0]["predictions"]) == 3  # course: 3 returns
     # the per-item BLEU-4 list reproduces the reported mean
     assert scores["bleu"]["sentence"]["bleu4"] == pytest.approx(sum(scores["per_item"]["bleu4"]) / 3)
+    # ... and so does every other headline metric's: each gets its interval on the base-vs-fine-tuned page.
+    for name in ("bleu1", "bleu2", "bleu3"):
+        assert scores["bleu"]["sentence"][name] == pytest.approx(sum(scores["per_item"][name]) / 3)
+    for name in ("rouge-1", "rouge-2", "rouge-l"):
+        assert scores["rouge"][name] == pytest.approx(sum(scores["per_item"][name]) / 3)
 
 
 @pytest.mark.slow

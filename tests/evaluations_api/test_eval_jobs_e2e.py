@@ -113,6 +113,12 @@ def test_compare_runs_both_sides_then_reuses_them(
         tuned_scores["bleu_rouge"]["bleu4"]["value"] - base_scores["bleu_rouge"]["bleu4"]["value"]
     )
     assert bleu4["n_items"] == 3 and bleu4["ci_low"] <= bleu4["diff"] <= bleu4["ci_high"]
+    # Every headline BLEU / ROUGE row has its interval (the engine once kept per-item BLEU-4 only, and the
+    # page listed "per-item scores missing on one side" for the six others).
+    for metric in ("bleu1", "bleu2", "bleu3", "rouge-1", "rouge-2", "rouge-l"):
+        row = rows[("bleu_rouge", metric, None, None)]
+        assert row["n_items"] == 3 and row["ci_low"] <= row["diff"] <= row["ci_high"], (metric, row)
+    assert not [n for n in body["notes"] if "per-item scores missing" in n], body["notes"]
     accuracy = rows[("mmcu", "accuracy", None, None)]
     assert accuracy["diff"] == pytest.approx(tuned_scores["mmcu"]["overall"] - base_scores["mmcu"]["overall"])
     assert accuracy["n_items"] == 5 and accuracy["ci_low"] <= accuracy["diff"] <= accuracy["ci_high"]

@@ -144,7 +144,9 @@ def _bleu_rouge(
             "n": len(preds),
         },
         "rouge": {k: rouge[k] for k in ("rouge-1", "rouge-2", "rouge-l", "n")},
-        "per_item_bleu4": bleu["per_item"]["bleu4"],
+        # Every headline metric per prompt (bleu1..4, rouge-1/2/l): the base-vs-fine-tuned page puts a
+        # paired bootstrap interval on each; with bleu4 alone the others said "per-item scores missing".
+        "per_item": {**bleu["per_item"], **rouge["per_item"]},
         "items": [
             {
                 "id": r.get("id"),
@@ -190,7 +192,7 @@ def run(config: EvalConfig, stop: StopFlag) -> int:
         result = _bleu_rouge(suite.bleu_rouge, model, tok, stop, progress, rows)
         if result:
             scores["bleu"], scores["rouge"] = result["bleu"], result["rouge"]
-            scores["per_item"]["bleu4"] = result["per_item_bleu4"]
+            scores["per_item"].update(result["per_item"])
             scores["per_item"]["bleu_ids"] = [item["id"] for item in result["items"]]
             scores["samples"] = result["items"][:N_SAMPLES]
             predictions += [{"suite": "bleu_rouge", **item} for item in result["items"]]
