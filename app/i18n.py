@@ -7,6 +7,7 @@ breaks a page.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import lru_cache
 
@@ -122,6 +123,11 @@ def tables() -> dict[str, dict[str, str]]:
 
 def translate(text: str, language: str | None = None) -> str:
     return tables().get(language or current_language.get(), {}).get(text, text)
+
+
+def translate_format(template: str, values: Mapping[str, object], language: str | None = None) -> str:
+    """A sentence with values in it ("{millions}M parameters ..."): translates the template, then fills it."""
+    return translate(template, language).format(**values)
 
 
 def pick_language(cookie: str | None, query: str | None, default: str) -> str:

@@ -17,6 +17,7 @@ PURE: the planner's pydantic models only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,18 +32,50 @@ SMALL_MODEL_MAX_PARAMS = 1_000_000_000
 GIB = 2**30
 
 
+# Why auto chose, as sentence templates with values: stored with the job in English, shown translated
+# (app/plans/i18n_zh.py has each template's Chinese).
+ABOVE_1B = "{millions}M parameters: above 1B a user who does not choose gets LoRA"
+FULL_DOES_NOT_FIT = {
+    "cpu": "a full fine-tune of this {millions}M-parameter model needs {peak} GiB, {capacity} GiB of host "
+    "RAM available: LoRA",
+    "gpu": "a full fine-tune of this {millions}M-parameter model needs {peak} GiB, {capacity} GiB per GPU "
+    "available: LoRA",
+}
+FULL_FITS = {
+    "cpu": "{millions}M parameters and a full fine-tune fits ({peak} of {capacity} GiB of host RAM): "
+    "small models learn more per minute fully fine-tuned than with LoRA (benchmarks/quality.py)",
+    "gpu": "{millions}M parameters and a full fine-tune fits ({peak} of {capacity} GiB per GPU): "
+    "small models learn more per minute fully fine-tuned than with LoRA (benchmarks/quality.py)",
+}
+SIZE_UNREADABLE = "the model's size could not be read ({error}): LoRA"  # app/plans/auto_method.py
+NOTE = "auto: {method}, because {reason}"
+
+
 @dataclass(frozen=True)
 class MethodChoice:
     method: str
-    reason: str
+    template: str
+    values: dict[str, str]
 
-    def to_dict(self) -> dict[str, str]:
-        return {"asked": AUTO_METHOD, "method": self.method, "reason": self.reason}
+    @property
+    def reason(self) -> str:
+        return self.template.format(**self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "asked": AUTO_METHOD, "method": self.method, "reason": self.reason,
+            "reason_template": self.template, "reason_values": self.values,
+        }  # fmt: skip
+
+    def note_with(self, translate: Callable[[str], str]) -> str:
+        """The note in the language ``translate`` gives (a page's t())."""
+        reason = translate(self.template).format(**self.values)
+        return translate(NOTE).format(method=self.method, reason=reason)
 
     @property
     def note(self) -> str:
         """The plan note every surface (plans API, CLI, form panel) shows first."""
-        return f"auto: {self.method}, because {self.reason}"
+        return self.note_with(lambda text: text)
 
 
 def choose_method_for(
@@ -55,21 +88,16 @@ def choose_method_for(
 
 def choose_method(request: PlanRequest, shape: ModelShape) -> MethodChoice:
     """full or lora for ``request`` (its method is ignored; everything else is planned as given)."""
-    millions = shape.num_params / 1e6
+    millions = f"{shape.num_params / 1e6:,.0f}"
     if shape.num_params > SMALL_MODEL_MAX_PARAMS:
-        return MethodChoice(
-            "lora", f"{millions:,.0f}M parameters: above 1B a user who does not choose gets LoRA"
-        )
+        return MethodChoice("lora", ABOVE_1B, {"millions": millions})
     full = plan(request.model_copy(update={"method": "full"}), shape=shape, with_recommendations=False)
-    peak, capacity = full.per_gpu.peak_bytes / GIB, full.per_gpu.capacity_bytes / GIB
-    where = "of host RAM" if request.device == "cpu" else "per GPU"
+    values = {
+        "millions": millions,
+        "peak": f"{full.per_gpu.peak_bytes / GIB:.1f}",
+        "capacity": f"{full.per_gpu.capacity_bytes / GIB:.1f}",
+    }
+    device = "cpu" if request.device == "cpu" else "gpu"
     if not full.fits:
-        return MethodChoice(
-            "lora", f"a full fine-tune of this {millions:,.0f}M-parameter model needs {peak:.1f} GiB, "
-            f"{capacity:.1f} GiB {where} available: LoRA"
-        )  # fmt: skip
-    return MethodChoice(
-        "full", f"{millions:,.0f}M parameters and a full fine-tune fits ({peak:.1f} of {capacity:.1f} GiB "
-        f"{where}): small models learn more per minute fully fine-tuned than with LoRA "
-        "(benchmarks/quality.py)"
-    )  # fmt: skip
+        return MethodChoice("lora", FULL_DOES_NOT_FIT[device], values)
+    return MethodChoice("full", FULL_FITS[device], values)

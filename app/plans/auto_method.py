@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.errors import StudioError
 from app.jobs.hyperparameters import TrainHyperparameters
 from app.planner import GPUS
-from app.planner.method_choice import AUTO_METHOD, MethodChoice, choose_method_for
+from app.planner.method_choice import AUTO_METHOD, SIZE_UNREADABLE, MethodChoice, choose_method_for
 from app.plans.api import resolve_shape
 from app.plans.devices import StudioDevices, default_plan_target
 
@@ -31,4 +31,4 @@ def resolve_auto_method(
         return choose_method_for(model, hp, resolve_shape(session, model), gpu=gpu, device=device)
     except (StudioError, ValueError) as exc:
         reason = getattr(exc, "message", str(exc))
-        return MethodChoice("lora", f"the model's size could not be read ({reason}): LoRA")
+        return MethodChoice("lora", SIZE_UNREADABLE, {"error": reason})

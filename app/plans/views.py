@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import StudioError
+from app.i18n import translate
 from app.jobs.form import parse_hyperparameters
 from app.jobs.service import validate_hyperparameters
 from app.planner import GPUS, request_from_hyperparameters, to_hyperparameters
@@ -86,7 +87,7 @@ async def breakdown(request: Request, session: Session = Depends(get_session)) -
             full = validate_hyperparameters("full", values, gpu_available=not on_cpu)
             choice = resolve_auto_method(session, model, full, device=device, gpu=gpu)
             method = choice.method
-            choice_notes.append(choice.note)
+            choice_notes.append(choice.note_with(translate))  # the page's language
         hp = validate_hyperparameters(method, values, gpu_available=not on_cpu)
         req, notes = request_from_hyperparameters(
             model,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.i18n import translate_format
 from app.planner import KNOWN_CONFIGS, load_model_shape, request_from_hyperparameters
 from app.planner.method_choice import SMALL_MODEL_MAX_PARAMS, choose_method
 from tests.spine.conftest import write_dataset
@@ -77,6 +78,12 @@ def test_job_api_resolves_auto_and_records_why(studio, tmp_path: Path) -> None:
         page = studio.get(f"/jobs/{job['id']}?lang=en")
         assert 'id="job-method-choice"' in page.text  # the job page says why
         assert unescape(job["config"]["method_choice"]["reason"]) in unescape(page.text)
+        # ... in the page's language: the stored template and values, translated then filled.
+        choice = job["config"]["method_choice"]
+        assert choice["reason_template"].format(**choice["reason_values"]) == choice["reason"]
+        chinese = unescape(studio.get(f"/jobs/{job['id']}?lang=zh").text)
+        assert translate_format(choice["reason_template"], choice["reason_values"], "zh") in chinese
+        assert choice["reason"] not in chinese and "参数" in chinese
     # An explicit method is never second-guessed, and nothing records a choice.
     body = {"dataset_id": dataset_id, "base_model": "small-auto", "method": "lora", "hyperparameters": {}}
     job = studio.get(f"/api/v1/jobs/{studio.post('/api/v1/jobs', json=body).json()['id']}").json()
@@ -104,6 +111,8 @@ def test_form_defaults_to_auto_and_its_panel_says_what_auto_means(studio) -> Non
     assert page.status_code == 200
     assert '<option value="auto" selected' in page.text
     form = {"base_model": SMALL, "method": "auto", "plan_gpu": "cpu"}
-    panel = studio.post("/ui/plans/breakdown", data=form)
+    panel = studio.post("/ui/plans/breakdown?lang=en", data=form)
     assert panel.status_code == 200
     assert "auto: full, because" in panel.text
+    chinese = studio.post("/ui/plans/breakdown?lang=zh", data=form)  # the page's language, whole sentence
+    assert "自动：full，因为135M 参数，全参数微调放得下" in chinese.text and "because" not in chinese.text
