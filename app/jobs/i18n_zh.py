@@ -31,6 +31,23 @@ ZH_JOBS: dict[str, str] = {
     "Queue position": "排队位置",
     "starting": "启动中",
     "queued": "排队中",
+    # Events on the job page (worker/event_sink.py NOTABLE_EVENTS) and the collapse watch's kinds
+    # (worker/evaluation/collapse.py).
+    "notice": "通知",
+    "warning": "警告",
+    "collapse": "崩溃",
+    "quick_eval": "快速评估",
+    "best_checkpoints": "最佳检查点",
+    "resumed": "已继续",
+    "time budget: {seconds} s/step measured, training {steps} steps": (
+        "时间预算：实测每步 {seconds} 秒，训练 {steps} 步"
+    ),
+    "non_finite_loss": "损失变为非有限值",
+    "loss_diverged": "损失发散",
+    "loss_spike": "损失突增",
+    "non_finite_eval_loss": "验证损失变为非有限值",
+    "eval_loss_rising": "验证损失持续上升",
+    "degenerate_generations": "生成结果退化",
 }
 
 # Help under each input of the new fine-tune form, by TrainHyperparameters field (app/jobs/hyperparameters.py;

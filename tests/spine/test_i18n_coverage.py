@@ -16,8 +16,8 @@ from app.jobs.i18n_zh import HYPERPARAMETER_HELP_ZH
 from app.planner import PlanRequest, plan
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-# t("...") or t('...') with a literal argument.
-LITERAL_T = re.compile(r"""\bt\(\s*(["'])((?:(?!\1).)+)\1\s*\)""")
+# t("...") or t('...') with a literal argument, and tf("... {value} ...", values).
+LITERAL_T = re.compile(r"""\btf?\(\s*(["'])((?:(?!\1).)+)\1\s*[,)]""")
 
 
 def test_every_literal_string_of_the_templates_has_a_chinese_entry() -> None:
@@ -75,3 +75,41 @@ def test_every_auto_method_sentence_has_a_chinese_template_with_the_same_values(
     for sentence in sentences:
         assert sentence in zh, sentence
         assert set(re.findall(r"{(\w+)}", zh[sentence])) == set(re.findall(r"{(\w+)}", sentence)), sentence
+
+
+def test_every_job_event_kind_and_collapse_kind_has_a_chinese_name() -> None:
+    from worker.event_sink import NOTABLE_EVENTS
+
+    source = (Path(__file__).resolve().parents[2] / "worker/evaluation/collapse.py").read_text(
+        encoding="utf-8"
+    )
+    collapse_kinds = set(re.findall(r'_fire\(\s*"(\w+)"', source))
+    assert {"loss_diverged", "eval_loss_rising"} <= collapse_kinds
+    zh = tables()["zh"]
+    assert not sorted((set(NOTABLE_EVENTS) | collapse_kinds) - set(zh))
+
+
+def test_the_job_page_says_the_budget_notice_and_collapse_kind_in_its_language() -> None:
+    from types import SimpleNamespace
+
+    from app.i18n import current_language
+    from app.web_templates import templates
+
+    job = SimpleNamespace(
+        id=1, status="running", kind="train", method="full", base_model="m", config={}, error=None,
+        progress=SimpleNamespace(step=3, total_steps=10, loss=1.5, eta_seconds=30.0, percent=30.0),
+        peak_memory_bytes=None, result={}, worker_id=None, cancel_requested=False,
+    )  # fmt: skip
+    notice = {"total_steps": 10, "seconds_per_step": 14.78, "message": "time budget 3 min: ..."}
+    events = [
+        SimpleNamespace(kind="notice", step=5, message=notice["message"], data=notice),
+        SimpleNamespace(kind="collapse", step=7, message="loss 66 at step 7", data={"kind": "loss_diverged"}),
+    ]
+    page = templates.env.get_template("jobs/_summary.html")
+    token = current_language.set("zh")
+    try:
+        html = page.render(job=job, events=events)
+    finally:
+        current_language.reset(token)
+    assert "[通知 @ 5]" in html and "时间预算：实测每步 14.8 秒，训练 10 步" in html
+    assert "[崩溃 @ 7]" in html and "<strong>损失发散</strong>: loss 66 at step 7" in html
