@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from worker.quiet_logs import quiet_third_party_noise
 from worker.training.events import EventWriter, write_error
 from worker.training.stop import StopFlag
 
@@ -241,6 +242,7 @@ def _write_json(path: Path, data: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     stop = StopFlag()
     stop.install()  # first thing: a cancel during the slow imports is a clean stop
+    quiet_third_party_noise()
     parser = argparse.ArgumentParser(prog="python -m worker.evaluation.run")
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args(argv)

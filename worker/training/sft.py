@@ -19,6 +19,7 @@ from typing import Any
 # Only light modules at the top: config, data and path errors must answer before torch is imported.
 from app.jobs.hyperparameters import TrainHyperparameters
 from worker.orphan_guard import exit_with_supervisor
+from worker.quiet_logs import quiet_third_party_noise
 from worker.training.chat_data import DataError, DataStats, load_rows
 from worker.training.config import ConfigError, RunConfig, load_config, resolve_checkpoint
 from worker.training.events import EventWriter, write_error
@@ -351,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     flag = StopFlag()
     flag.install()  # before the slow imports and loading, so an early cancel is not a crash
+    quiet_third_party_noise()
     exit_with_supervisor()  # a training child never outlives its worker (worker/orphan_guard.py)
     fallback_dir = args.config.resolve().parent
     try:
