@@ -47,7 +47,7 @@ FULL_FITS = {
     "gpu": "{millions}M parameters and a full fine-tune fits ({peak} of {capacity} GiB per GPU): "
     "small models learn more per minute fully fine-tuned than with LoRA (benchmarks/quality.py)",
 }
-SIZE_UNREADABLE = "the model's size could not be read ({error}): LoRA"  # app/plans/auto_method.py
+SIZE_UNREADABLE = "the model's size could not be read ({error}): LoRA"  # said by app/plans/auto_method.py
 NOTE = "auto: {method}, because {reason}"
 
 
