@@ -35,6 +35,21 @@
       document.getElementById("dep-key-" + button.dataset.id).textContent = response.ok ? data.key : data.detail;
     });
   });
+  // A deployment still loading becomes ready (or fails) by itself: follow it and show the page as it is
+  // then, unless an API key is on screen (it is shown once; a reload would lose it).
+  const loading = Array.from(document.querySelectorAll("#deployments-table .status-loading"))
+    .map((el) => el.closest("tr").dataset.deploymentId);
+  if (loading.length) {
+    const timer = setInterval(async () => {
+      for (const id of loading) {
+        const response = await fetch(`/api/v1/deployments/${id}`);
+        if (!response.ok || (await response.json()).status === "loading") continue;
+        clearInterval(timer);
+        if (!document.querySelector(".dep-key-out:not(:empty)")) window.location.reload();
+        return;
+      }
+    }, 1500);
+  }
   document.querySelectorAll(".dep-stop").forEach((button) => {
     button.addEventListener("click", async () => {
       button.disabled = true;

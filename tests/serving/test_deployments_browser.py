@@ -1,0 +1,53 @@
+"""A person in headless Chromium deploys a finished fine-tune from the Deployments page, watches it become
+ready without reloading (it stayed "loading" until a manual reload), takes an API key and uses it on the
+OpenAI-compatible /v1 endpoint, then undeploys."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+
+from tests.clients import signin_url
+from tests.serving.conftest import ServedStudio
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_deploy_from_the_page_then_call_it_with_the_key(served: ServedStudio) -> None:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(signin_url(served.url, served.studio.data_dir))
+        page.goto(f"{served.url}/deployments?lang=en")
+        page.select_option("#deploy-source", json.dumps({"job_id": served.job_id}))
+        page.fill("#deploy-system", "You are a kind counsellor.")
+        page.click("#deploy-button")
+        # The row appears (the page reloads after the POST) and turns ready by itself.
+        row = f"#deployments-table tr:has(code:text('job-{served.job_id}-final'))"
+        page.wait_for_selector(f"{row} .status-ready", timeout=120_000)
+        page.click(f"{row} .dep-key")
+        key_out = page.locator(f"{row} .dep-key-out")
+        key_out.filter(has_text="fts-").wait_for(timeout=15_000)
+        key = key_out.inner_text().strip()
+        served_name = page.inner_text(f"{row} code").strip()
+        body = {"model": served_name, "messages": [{"role": "user", "content": "你好"}], "max_tokens": 8}
+        headers = {"Authorization": f"Bearer {key}"}
+        answer = httpx.post(f"{served.url}/v1/chat/completions", json=body, headers=headers, timeout=120)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["choices"][0]["finish_reason"] in ("stop", "length")
+        page.click(f"{row} .dep-stop")
+        page.wait_for_selector(f"{row} .status-stopped", timeout=60_000)
+        assert errors == [], errors
+        browser.close()
