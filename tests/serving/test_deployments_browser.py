@@ -5,30 +5,19 @@ OpenAI-compatible /v1 endpoint, then undeploys."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import httpx
 import pytest
 
+from tests.browser import chromium_page
 from tests.clients import signin_url
 from tests.serving.conftest import ServedStudio
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_deploy_from_the_page_then_call_it_with_the_key(served: ServedStudio) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with chromium_page() as (page, errors):
         page.goto(signin_url(served.url, served.studio.data_dir))
         page.goto(f"{served.url}/deployments?lang=en")
         page.select_option("#deploy-source", json.dumps({"job_id": served.job_id}))
@@ -50,4 +39,3 @@ def test_deploy_from_the_page_then_call_it_with_the_key(served: ServedStudio) ->
         page.click(f"{row} .dep-stop")
         page.wait_for_selector(f"{row} .status-stopped", timeout=60_000)
         assert errors == [], errors
-        browser.close()

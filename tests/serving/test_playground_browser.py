@@ -3,14 +3,12 @@ playground with the base on the left and the fine-tune on the right; one prompt 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
+from tests.browser import chromium_page
 from tests.clients import signin_url
 from tests.serving.conftest import ServedStudio
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 COUNT_UPDATES = """
@@ -26,17 +24,7 @@ COUNT_UPDATES = """
 
 
 def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1024, "height": 768})  # a tablet in landscape
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with chromium_page(1024, 768) as (page, errors):  # a tablet in landscape
         page.goto(signin_url(served.url, served.studio.data_dir))  # the one-time link `ftstudio up` prints
         page.goto(f"{served.url}/jobs/{served.job_id}?lang=en")
         page.click("#chat-with-model")
@@ -67,4 +55,3 @@ def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> N
         page.wait_for_selector("#pg-conversations li")
         assert loading, "the fine-tune had loaded before Send: this run did not try sending while loading"
         assert errors == [], errors
-        browser.close()
