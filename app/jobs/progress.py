@@ -15,15 +15,20 @@ def _train_began(job: Job) -> datetime | None:
     return job.started_at
 
 
-def _budget_left_seconds(job: Job) -> float | None:
-    """What is left of the job's time budget (`max_train_minutes`, counted from the training loop's start as
-    the child counts it); None for a job without one or whose loop has not started (loading takes a while)."""
+def _budget_seconds(job: Job) -> tuple[float, float] | None:
+    """(seconds trained, seconds of budget) of a job with a time budget (`max_train_minutes`, counted from
+    the training loop's start as the child counts it); None without one or before the loop has started."""
     minutes = ((job.config or {}).get("hyperparameters") or {}).get("max_train_minutes")
     train_started = (job.result or {}).get("train_started_at")
     if not minutes or not train_started:
         return None
     elapsed = (utcnow() - datetime.fromisoformat(train_started)).total_seconds()
-    return max(0.0, float(minutes) * 60.0 - elapsed)
+    return elapsed, float(minutes) * 60.0
+
+
+def _budget_left_seconds(job: Job) -> float | None:
+    budget = _budget_seconds(job)
+    return None if budget is None else max(0.0, budget[1] - budget[0])
 
 
 def estimate_eta_seconds(job: Job) -> float | None:
@@ -48,6 +53,9 @@ def build_progress(job: Job) -> Progress:
         percent = (
             100.0 if job.status == JobStatus.SUCCEEDED else min(100.0, 100.0 * job.step / job.total_steps)
         )
+    elif job.status == JobStatus.RUNNING and (budget := _budget_seconds(job)) is not None:
+        # A budget run before it has set its step count: the share of the budget spent (it ends by then).
+        percent = min(99.0, 100.0 * budget[0] / budget[1])
     return Progress(
         step=job.step,
         total_steps=job.total_steps,
