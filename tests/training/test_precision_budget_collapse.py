@@ -177,6 +177,25 @@ def test_full_fine_tune_at_lr_half_pauses_by_default(
 
 
 @pytest.mark.slow
+def test_the_last_checkpoint_is_evaluated_before_its_quick_evaluation(
+    tmp_path: Path, tiny_model_dir: Path, data: tuple[Path, Path], h: Any
+) -> None:
+    """Found in use: with eval_strategy "epoch" the Trainer evaluated the last step after its checkpoint, so
+    the last quick_eval row carried the eval loss of an earlier step (step 8's at step 12)."""
+    run_dir = tmp_path / "run"
+    hp = {"max_steps": 12, "save_steps": 5, "quick_eval_every_n_checkpoints": 1, "collapse_action": "flag"}
+    config = h.write_config(run_dir, tiny_model_dir, data[0], data[1], hyperparameters=hp, method="full")
+    result = h.run_child(config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = h.read_events(run_dir)
+    evals = [e for e in events if e["event"] == "eval" and e["step"] == 12]
+    quick = [e for e in events if e["event"] == "quick_eval" and e["step"] == 12]
+    assert len(evals) == 1 and len(quick) == 1, [(e["event"], e.get("step")) for e in events]
+    assert events.index(evals[0]) < events.index(quick[0])
+    assert quick[0]["eval_loss"] == pytest.approx(evals[0]["eval_loss"])
+
+
+@pytest.mark.slow
 def test_time_budget_ends_on_time_with_final(
     tmp_path: Path, tiny_model_dir: Path, data: tuple[Path, Path], h: Any
 ) -> None:

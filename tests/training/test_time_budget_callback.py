@@ -1,5 +1,6 @@
-"""The time budget's callback (worker/training/budget.py) on a fake clock: what a short budget run did in use
-(a notice on every step from 5 to 9 saying the same count; the final evaluation run twice) must not recur.
+"""The time budget's callback (worker/training/budget.py) on a fake clock, and the final evaluation beside it:
+what a short budget run did in use (a notice on every step from 5 to 9 saying the same count; the final
+evaluation run twice) must not recur.
 The budget run through the real training child is tests/training/test_precision_budget_collapse.py."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from transformers import TrainerControl, TrainerState
 
 from worker.training import budget
 from worker.training.budget import TimeBudget
+from worker.training.callbacks import FinalEvaluation
 
 
 class Clock:
@@ -27,7 +29,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, step_seconds: list[float], minutes: fl
     clock = Clock()
     monkeypatch.setattr(budget.time, "perf_counter", clock)
     events: list[dict] = []
-    callback = TimeBudget(minutes, cap_steps=None, has_eval=True, write_event=events.append)
+    callback = TimeBudget(minutes, cap_steps=None, write_event=events.append)
     state = TrainerState()
     state.max_steps = budget.BUDGET_PLACEHOLDER_STEPS
     control = TrainerControl()
@@ -46,7 +48,7 @@ def test_a_steady_run_announces_its_step_count_once(monkeypatch: pytest.MonkeyPa
     assert len(notices) == 1, notices
     assert notices[0]["step"] == 5 and notices[0]["total_steps"] == 11  # 5 + floor((57 - 25) / 5)
     assert run["state"].global_step == 11 and run["state"].max_steps == 11
-    assert run["control"].should_save and run["control"].should_evaluate
+    assert run["control"].should_save
 
 
 def test_a_slowing_run_announces_each_new_count(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,14 +59,19 @@ def test_a_slowing_run_announces_each_new_count(monkeypatch: pytest.MonkeyPatch)
     assert run["state"].global_step == totals[-1]
 
 
-def test_the_final_step_is_evaluated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_final_step_is_evaluated_before_its_save_and_once(monkeypatch: pytest.MonkeyPatch) -> None:
     run = _run(monkeypatch, [5.0])
-    callback, state, control = run["callback"], run["state"], run["control"]
-    callback.on_evaluate(None, state, control)  # the step's evaluation, before its save
+    state, control = run["state"], run["control"]
+    final = FinalEvaluation(has_eval=True)  # runs after the budget, which set max_steps to this step
+    control = final.on_step_end(None, state, control)  # type: ignore[arg-type]
+    assert control.should_evaluate and control.should_save  # the Trainer evaluates, then saves
+    final.on_evaluate(None, state, control)  # type: ignore[arg-type]
     # Stopping ends the epoch: with eval_strategy "epoch" the Trainer's flow callback asks again.
     control.should_evaluate = True
-    control = callback.on_epoch_end(None, state, control)
-    assert not control.should_evaluate
-    # An epoch that ends on its own (the budget not yet spent) keeps its evaluation.
-    fresh = TrainerControl(should_evaluate=True)
-    assert callback.on_epoch_end(None, TrainerState(global_step=3), fresh).should_evaluate
+    assert not final.on_epoch_end(None, state, control).should_evaluate  # type: ignore[arg-type]
+    # An epoch that ends on its own (training goes on) keeps its evaluation; a run without a validation
+    # split is never asked to evaluate.
+    ongoing = TrainerControl(should_evaluate=True)
+    assert final.on_epoch_end(None, TrainerState(global_step=3), ongoing).should_evaluate  # type: ignore[arg-type]
+    no_split = FinalEvaluation(has_eval=False).on_step_end(None, state, TrainerControl())  # type: ignore[arg-type]
+    assert not no_split.should_evaluate

@@ -42,17 +42,15 @@ def _retarget_scheduler(scheduler: Any, total: int) -> bool:
 
 
 class TimeBudget(TrainerCallback):
-    def __init__(self, minutes: float, *, cap_steps: int | None, has_eval: bool, write_event: Any) -> None:
+    def __init__(self, minutes: float, *, cap_steps: int | None, write_event: Any) -> None:
         self.budget_s = minutes * 60.0
         self.cap = cap_steps if cap_steps and cap_steps > 0 else None
-        self.has_eval = has_eval
         self.write_event = write_event
         self.start = 0.0
         self.t_measure: float | None = None
         self.step_measure = 0
         self.total: int | None = None
         self.rechecks = list(RECHECK_AT)
-        self.evaluated_at: int | None = None
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -110,20 +108,5 @@ class TimeBudget(TrainerCallback):
         if (self.total is not None and state.global_step >= self.total) or out_of_time:
             state.max_steps = state.global_step  # progress reads 100 %, and the end event "not stopped early"
             control.should_training_stop = True
-            control.should_save = True
-            control.should_evaluate = self.has_eval
-        return control
-
-    def on_evaluate(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        self.evaluated_at = state.global_step
-
-    def on_epoch_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> TrainerControl:
-        # Stopping ends the epoch too, and with eval_strategy "epoch" the Trainer then evaluates again: the
-        # final step was just evaluated (above, before its save, so quick evaluation saw that eval loss).
-        if control.should_training_stop and self.evaluated_at == state.global_step:
-            control.should_evaluate = False
+            control.should_save = True  # and FinalEvaluation (worker/training/callbacks.py) evaluates first
         return control

@@ -63,6 +63,37 @@ class GracefulStop(TrainerCallback):
         return control
 
 
+class FinalEvaluation(TrainerCallback):
+    """The last step (max_steps reached, or a time budget spent) is evaluated before its checkpoint is
+    saved, and once. The Trainer alone evaluates a run with eval_strategy "epoch" at the epoch's end, after
+    the final save: quick evaluation and the best-checkpoint ranking then read an older eval loss (seen in
+    use: the final quick_eval row showed step 8's loss at step 12), and a time budget that asked for its own
+    evaluation got two. Runs after TimeBudget (which sets max_steps to the step it stops at)."""
+
+    def __init__(self, has_eval: bool) -> None:
+        self.has_eval = has_eval
+        self.evaluated_at: int | None = None
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if self.has_eval and state.global_step >= state.max_steps:
+            control.should_evaluate = True  # _maybe_log_save_evaluate evaluates before it saves
+        return control
+
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.evaluated_at = state.global_step
+
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if control.should_training_stop and self.evaluated_at == state.global_step:
+            control.should_evaluate = False  # the epoch ended because training stopped: evaluated above
+        return control
+
+
 class MetricsEvents(TrainerCallback):
     """The Trainer's begin, logs and saves as metrics.jsonl events (start / train / eval / checkpoint);
     ``warnings`` about the run's data follow the start event (which stays the first event)."""

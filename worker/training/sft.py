@@ -223,7 +223,13 @@ def run(config: RunConfig, flag: StopFlag) -> int:
 
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from worker.training.callbacks import GracefulStop, LossWatch, MetricsEvents, peak_memory_bytes
+    from worker.training.callbacks import (
+        FinalEvaluation,
+        GracefulStop,
+        LossWatch,
+        MetricsEvents,
+        peak_memory_bytes,
+    )
     from worker.training.collate import Collator, FlatteningCollator, ListDataset
     from worker.training.methods import get_method
 
@@ -277,15 +283,8 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         from worker.training.budget import BUDGET_PLACEHOLDER_STEPS, TimeBudget
 
         arguments["max_steps"] = BUDGET_PLACEHOLDER_STEPS  # the budget callback sets the real count
-        callbacks.insert(
-            0,
-            TimeBudget(
-                hp.max_train_minutes,
-                cap_steps=hp.max_steps,
-                has_eval=eval_rows is not None,
-                write_event=writer,
-            ),
-        )
+        callbacks.insert(0, TimeBudget(hp.max_train_minutes, cap_steps=hp.max_steps, write_event=writer))
+    callbacks.append(FinalEvaluation(has_eval=eval_rows is not None))  # after TimeBudget: it sets max_steps
     try:  # the method's choice wins (optim, deepspeed...); its refusals are the user's to fix
         arguments.update(method.training_arguments(hp, run_dir))
     except ValueError as exc:
