@@ -73,4 +73,5 @@ ZH_EVALUATIONS: dict[str, str] = {
     'No evaluations yet. Open a finished fine-tune and click "Compare with base model".': (
         "还没有评估。打开一个已完成的微调任务，点击“与基座模型对比”。"
     ),
+    "evaluated at an earlier step": "在更早的一步评估",
 }

@@ -59,6 +59,7 @@ def test_job_page_shows_quick_evals_and_a_collapse_banner(client: TestClient, st
                 "step": step,
                 "bleu4": bleu,
                 "eval_loss": 2.0,
+                "eval_loss_step": step if step == 20 else step - 2,  # the step-10 row: step 8's loss
                 "repetition": 0.1,
                 "distinct": 0.8,
                 "samples": [{"prompt": "你好", "prediction": "嗯嗯", "reference": "你好呀"}],
@@ -78,6 +79,8 @@ def test_job_page_shows_quick_evals_and_a_collapse_banner(client: TestClient, st
     assert reason in banner and "pause" in banner and "30" in banner
     assert page.count('class="quick-bleu"') == 2 and "7.25" in page
     assert "Best checkpoints (bleu4): 10, 20" in page
+    table = page.split('id="quick-eval-table"', 1)[1].split("</table>", 1)[0]
+    assert table.count("(@8)") == 1 and "(@20)" not in table  # an older eval loss says where it is from
     # The refresh endpoint renders the same panel on its own.
     fragment = client.get(f"/ui/jobs/{job_id}/eval-panel?lang=en").text
     assert reason in fragment and fragment.lstrip().startswith('<div id="eval-panel"')

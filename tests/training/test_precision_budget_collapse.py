@@ -193,6 +193,14 @@ def test_the_last_checkpoint_is_evaluated_before_its_quick_evaluation(
     assert len(evals) == 1 and len(quick) == 1, [(e["event"], e.get("step")) for e in events]
     assert events.index(evals[0]) < events.index(quick[0])
     assert quick[0]["eval_loss"] == pytest.approx(evals[0]["eval_loss"])
+    # Every quick_eval row says which step its eval loss is from: the latest evaluation before it.
+    latest = None
+    for event in events:
+        if event["event"] == "eval":
+            latest = event
+        elif event["event"] == "quick_eval":
+            assert latest is not None and event["eval_loss_step"] == latest["step"] <= event["step"]
+            assert event["eval_loss"] == pytest.approx(latest["eval_loss"])
 
 
 @pytest.mark.slow

@@ -63,6 +63,7 @@ class QuickEvalCallback(TrainerCallback):
         self.monitor = CollapseMonitor()
         self.saves = 0
         self.last_eval_loss: float | None = None
+        self.last_eval_step: int | None = None  # evaluations need not fall on checkpoints: said with the loss
         self.scores: dict[int, float] = {}  # checkpoint step -> metric
         self.best: list[int] = []
         self.healthy_seen = False
@@ -92,7 +93,7 @@ class QuickEvalCallback(TrainerCallback):
         if "loss" in logs and self.watch_losses:
             self._handle(self.monitor.observe_loss(step, float(logs["loss"])), control)
         if "eval_loss" in logs:
-            self.last_eval_loss = float(logs["eval_loss"])
+            self.last_eval_loss, self.last_eval_step = float(logs["eval_loss"]), step
             if self.watch_losses:
                 self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
 
@@ -134,6 +135,7 @@ class QuickEvalCallback(TrainerCallback):
                 "step": step,
                 "bleu4": bleu["sentence"]["bleu4"],
                 "eval_loss": self.last_eval_loss,
+                "eval_loss_step": self.last_eval_step,
                 "repetition": health["repetition"],
                 "empty_share": health["empty_share"],
                 "distinct": health["distinct"],
