@@ -61,6 +61,8 @@ def test_merged_export_enters_the_catalog_and_trains_again(
     assert merged[name].shape == base[name].shape and merged[name].dtype.name == "float32"
     assert abs(merged[name] - base[name]).max() > 1e-6
     assert not any("lora_" in k for k in merged)
+    # The catalog knows its size (it showed "–" for every export and registered folder).
+    assert entry["num_parameters"] == sum(v.size for v in merged.values())
 
     # The job page offers the download and "fine-tune again" with the model preselected.
     page = client.get(f"/jobs/{done['id']}?lang=en").text
