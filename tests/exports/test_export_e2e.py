@@ -66,6 +66,7 @@ def test_merged_export_enters_the_catalog_and_trains_again(
 
     # The job page offers the download and "fine-tune again" with the model preselected.
     page = client.get(f"/jobs/{done['id']}?lang=en").text
+    assert 'id="job-step"' not in page and 'id="job-loss"' not in page  # an export has neither
     assert f'href="/api/v1/exports/{done["id"]}/download"' in page
     assert f'href="/jobs/new?model={model_id}"' in page
     assert f'<option value="{model_id}" selected' in client.get(f"/jobs/new?model={model_id}").text
