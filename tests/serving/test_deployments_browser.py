@@ -5,6 +5,7 @@ OpenAI-compatible /v1 endpoint, then undeploys."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -19,12 +20,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_deploy_from_the_page_then_call_it_with_the_key(served: ServedStudio) -> None:
     with chromium_page() as (page, errors):
         page.goto(signin_url(served.url, served.studio.data_dir))
+        before = {d["id"] for d in served.http.get("/api/v1/deployments").json()}
         page.goto(f"{served.url}/deployments?lang=en")
         page.select_option("#deploy-source", json.dumps({"job_id": served.job_id}))
         page.fill("#deploy-system", "You are a kind counsellor.")
         page.click("#deploy-button")
-        # The row appears (the page reloads after the POST) and turns ready by itself.
-        row = f"#deployments-table tr:has(code:text('job-{served.job_id}-final'))"
+        # The row appears (the page reloads after the POST) and turns ready by itself. Other tests of this
+        # studio deploy the same fine-tune too: the row is found by the new deployment's id.
+        created: list[dict] = []
+        deadline = time.monotonic() + 30
+        while not created and time.monotonic() < deadline:
+            created = [d for d in served.http.get("/api/v1/deployments").json() if d["id"] not in before]
+            time.sleep(0.2)
+        assert len(created) == 1 and created[0]["job_id"] == served.job_id, created
+        row = f'#deployments-table tr[data-deployment-id="{created[0]["id"]}"]'
         page.wait_for_selector(f"{row} .status-ready", timeout=120_000)
         page.click(f"{row} .dep-key")
         key_out = page.locator(f"{row} .dep-key-out")

@@ -24,6 +24,11 @@ COUNT_UPDATES = """
 
 
 def test_side_by_side_from_a_job_streams_both_columns(served: ServedStudio) -> None:
+    # The playground reuses a running deployment of the same fine-tune (other tests of this studio start
+    # some): stop them, so this test sees the fine-tune load.
+    for dep in served.http.get("/api/v1/deployments").json():
+        if dep["job_id"] == served.job_id and dep["status"] in ("loading", "ready"):
+            assert served.http.delete(f"/api/v1/deployments/{dep['id']}").status_code == 200
     with chromium_page(1024, 768) as (page, errors):  # a tablet in landscape
         page.goto(signin_url(served.url, served.studio.data_dir))  # the one-time link `ftstudio up` prints
         page.goto(f"{served.url}/jobs/{served.job_id}?lang=en")
