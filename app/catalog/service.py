@@ -13,7 +13,7 @@ from app.catalog.schemas import ModelRegister
 from app.deps import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import BaseModel, ModelSource
-from app.planner.architecture import load_model_shape
+from app.planner.architecture import shape_from_config_json
 from app.safe_paths import UnsafePath, check_components, file_inside, resolve_inside
 from app.settings import get_settings
 
@@ -63,17 +63,17 @@ def read_model_card(folder: Path) -> dict[str, object]:
         description = extra.get("description")
         info["description"] = description if isinstance(description, str) else None
     if info.get("num_parameters") is None:
-        info["num_parameters"] = _parameters_from_config(folder)
+        info["num_parameters"] = _parameters_from_config(config)
     return info
 
 
-def _parameters_from_config(folder: Path) -> int | None:
+def _parameters_from_config(config: dict) -> int | None:
     """The parameter count the memory planner derives from config.json (exact for the dense decoders it
     knows: the demo model and the tiny test Llama match their weight files); None where it cannot say.
     Without it the catalog showed "–" for every registered folder and export."""
     try:
-        count = int(load_model_shape(folder).num_params)
-    except (FileNotFoundError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        count = int(shape_from_config_json(config).num_params)
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
         return None
     return count if 0 < count < 2**63 else None
 

@@ -269,6 +269,17 @@ KNOWN_CONFIGS["baichuan-inc/Baichuan2-7B-Base"] = KNOWN_CONFIGS["baichuan-inc/Ba
 KNOWN_CONFIGS["baichuan-inc/Baichuan2-13B-Base"] = KNOWN_CONFIGS["baichuan-inc/Baichuan2-13B-Chat"]
 
 
+def shape_from_config_json(cfg: Any, name: str = "model") -> ModelShape:
+    """A parsed config.json -> ModelShape (a multimodal config's text_config is its language model);
+    ValueError for one that lacks what the shape needs."""
+    if isinstance(cfg, dict) and isinstance(cfg.get("text_config"), dict):
+        cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", "")}
+    try:
+        return shape_from_config(cfg, name=name)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"model: config.json lacks a needed key: {exc}") from exc
+
+
 def load_model_shape(source: str | Path) -> ModelShape:
     """A model folder, a config.json path, or a known hub id -> ModelShape.
 
@@ -287,12 +298,7 @@ def load_model_shape(source: str | Path) -> ModelShape:
             cfg = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"model: cannot read {path}: {exc}") from exc
-        if isinstance(cfg, dict) and isinstance(cfg.get("text_config"), dict):
-            cfg = {**cfg["text_config"], "model_type": cfg["text_config"].get("model_type", "")}
-        try:
-            return shape_from_config(cfg, name=str(path.parent.name or text))
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"model: config.json lacks a needed key: {exc}") from exc
+        return shape_from_config_json(cfg, name=str(path.parent.name or text))
     for known, cfg in KNOWN_CONFIGS.items():
         if known.lower() == text.lower():
             return shape_from_config(cfg, name=known)
