@@ -26,18 +26,14 @@ def _budget_seconds(job: Job) -> tuple[float, float] | None:
     return elapsed, float(minutes) * 60.0
 
 
-def _budget_left_seconds(job: Job) -> float | None:
-    budget = _budget_seconds(job)
-    return None if budget is None else max(0.0, budget[1] - budget[0])
-
-
 def estimate_eta_seconds(job: Job) -> float | None:
     """Remaining steps times the mean seconds per step since training began (loading excluded). A job with
     a time budget ends by then at the latest, and before its step count is set the budget is all we know."""
     began = _train_began(job)
     if job.status != JobStatus.RUNNING or began is None:
         return None
-    budget_left = _budget_left_seconds(job)
+    budget = _budget_seconds(job)
+    budget_left = None if budget is None else max(0.0, budget[1] - budget[0])
     first_step = int((job.result or {}).get("first_step", 0))
     done = job.step - first_step
     if not job.total_steps or done <= 0:

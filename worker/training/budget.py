@@ -6,8 +6,8 @@ selection), the callback times MEASURE_STEPS steps, sets the total so the run en
 rebuilds the learning-rate schedule for that total: warm-up then cosine (or linear) decay that reaches its end
 on time. It re-times at 25/50/75/90 % of the run (evaluations, saves, a drifting machine; a point already
 passed when the count was set is skipped, so a short run does not re-time on every step), says so in a
-notice whenever the count changes, and stops at once if the clock runs out anyway. The last step saves and
-evaluates; the child then writes final/ and ends "succeeded".
+notice whenever the count changes, and stops at once if the clock runs out anyway. The last step saves (and
+is evaluated first, by FinalEvaluation); the child then writes final/ and ends "succeeded".
 """
 
 from __future__ import annotations

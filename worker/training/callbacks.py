@@ -23,7 +23,7 @@ TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 
 def known_total_steps(state: TrainerState) -> int | None:
     """The run's optimizer steps, or None while a time budget has not set them yet: its placeholder
-    (worker/training/budget.py) is no step count, and as one it made progress read 0 % and the ETA months."""
+    (worker/training/budget.py) is no step count, and as one it made progress read 0 % and the ETA years."""
     return state.max_steps if state.max_steps < BUDGET_PLACEHOLDER_STEPS else None
 
 
