@@ -87,6 +87,12 @@ class EventSink:
                         created_at=now,
                     )
                 )
+                if kind == "best_checkpoints" and event.get("removed"):
+                    # best_checkpoints.py removed these folders: their rows (perhaps added in this same
+                    # batch, so not yet in job.checkpoints) are marked now, not at the next save.
+                    session.flush()
+                    session.expire(job, ["checkpoints"])
+                    self.mark_rotated(job)
                 if kind == "collapse":
                     flags = list((job.result or {}).get("flags", []))
                     flag = {"step": event.get("step"), "reason": message, "action": event.get("action")}
@@ -152,7 +158,7 @@ class EventSink:
         self.mark_rotated(job)
 
     def mark_rotated(self, job: Job) -> None:
-        """save_total_limit rotates old folders away: keep their rows, marked deleted."""
+        """save_total_limit (or keep_best_k) rotates old folders away: keep their rows, marked deleted."""
         for checkpoint in job.checkpoints:
             if not checkpoint.deleted and not (self.run_dir / checkpoint.path).exists():
                 checkpoint.deleted = True

@@ -107,7 +107,12 @@ class TrainHyperparameters(BaseModel):
         description="Evaluate every N steps (empty: once per epoch when a split exists).",
     )
     save_steps: int = Field(50, ge=1, le=1_000_000, description="Save a checkpoint every N steps.")
-    save_total_limit: int = Field(2, ge=1, le=1000, description="Checkpoints kept on disk (oldest removed).")
+    save_total_limit: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Newest checkpoints kept on disk (older removed; keep_best_k replaces this).",
+    )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed (data order, dropout, init).")
     max_seq_length: int = Field(384, ge=16, le=131_072, description="Tokens per training sequence.")
     precision: Precision = Field(
@@ -235,11 +240,14 @@ class TrainHyperparameters(BaseModel):
         None,
         ge=1,
         le=1000,
-        description="Keep the K best checkpoints by metric_for_best (empty: keep newest).",
+        description="Keep the K best checkpoints by metric_for_best on disk, plus the newest (resume needs "
+        "it); replaces save_total_limit. Empty: keep the newest save_total_limit.",
     )
     metric_for_best: Literal["eval_loss", "loss", "repetition", "bleu4"] = Field(
         "eval_loss",
-        description="Ranks checkpoints: eval_loss, loss, repetition: lower is better; bleu4: higher.",
+        description="Ranks checkpoints, each by its own step: eval_loss (validation loss, evaluated at every "
+        "save), loss (mean training loss since the previous save), repetition (quick check): lower is "
+        "better; bleu4 (quick check): higher.",
     )
 
     @field_validator("*", mode="before")
@@ -278,9 +286,29 @@ class TrainHyperparameters(BaseModel):
                 # object.__setattr__ avoids re-running this validator through validate_assignment.
                 object.__setattr__(self, "lora_r", r)
                 object.__setattr__(self, "lora_alpha", alpha)
+        self._check_checkpoint_ranking()
         # Rules across fields that need the method or the device (offload x ZeRO stage, precision x device)
         # live once, in app/jobs/method_rules.py.
         return self
+
+    def _check_checkpoint_ranking(self) -> None:
+        """Every checkpoint kept by keep_best_k is ranked by a value of its own step (worker/training/
+        best_checkpoints.py): settings that leave checkpoints without one are refused, not silently
+        ranked by an older step's number."""
+        if not self.keep_best_k:
+            return
+        if self.metric_for_best in ("bleu4", "repetition") and self.quick_eval_every_n_checkpoints != 1:
+            raise ValueError(
+                f"keep_best_k ranks checkpoints by {self.metric_for_best}, which the quick check measures: "
+                f"set quick_eval_every_n_checkpoints to 1 (it is {self.quick_eval_every_n_checkpoints}), "
+                "or rank by eval_loss or loss"
+            )
+        if self.metric_for_best == "eval_loss" and self.eval_steps and self.save_steps % self.eval_steps:
+            raise ValueError(
+                f"keep_best_k ranks checkpoints by eval_loss, so every save needs its own evaluation: "
+                f"save_steps ({self.save_steps}) must be a multiple of eval_steps ({self.eval_steps}), "
+                "or leave eval_steps empty to evaluate at every save"
+            )
 
 
 def _describe_type(annotation: Any) -> dict[str, Any]:

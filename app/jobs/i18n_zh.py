@@ -70,7 +70,7 @@ HYPERPARAMETER_HELP_ZH: dict[str, str] = {
     "logging_steps": "每 N 步写一行训练指标。",
     "eval_steps": "每 N 步评估一次（留空：有验证集时每个 epoch 评估一次）。",
     "save_steps": "每 N 步保存一个检查点。",
-    "save_total_limit": "磁盘上保留的检查点数量（最旧的先删除）。",
+    "save_total_limit": "磁盘上保留的最新检查点数量（更旧的删除；设置 keep_best_k 时由它取代）。",
     "seed": "随机种子（数据顺序、dropout、初始化）。",
     "max_seq_length": "每条训练序列的 token 数。",
     "precision": (
@@ -138,8 +138,10 @@ HYPERPARAMETER_HELP_ZH: dict[str, str] = {
         "当损失变为非有限值、突增或发散（或快速检查发现输出崩溃）时：pause 保存检查点后停止，之后可以继"
         "续训练；stop 直接结束；flag 只记录事件。"
     ),
-    "keep_best_k": "按 metric_for_best 保留最好的 K 个检查点（留空：保留最新的）。",
-    "metric_for_best": "检查点的排序依据：eval_loss、loss、repetition 越低越好；bleu4 越高越好。",
+    "keep_best_k": "按 metric_for_best 在磁盘上保留最好的 K 个检查点，外加最新的一个（续训需要它）；取代 "
+    "save_total_limit。留空：保留最新的 save_total_limit 个。",
+    "metric_for_best": "检查点的排序依据，每个检查点只用它自己那一步的值："
+    "eval_loss（验证集损失，每次保存时评估）、loss（自上次保存以来的平均训练损失）、repetition（快速检查）越低越好；bleu4（快速检查）越高越好。",
 }
 
 

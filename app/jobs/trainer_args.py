@@ -114,14 +114,25 @@ def trainer_kwargs(
     ds = deepspeed_dict(hp)
     if ds is not None:
         args["deepspeed"] = ds
+    ranking = ranks_checkpoints(hp, has_eval)
     if has_eval:
-        args["eval_strategy"] = "steps" if hp.eval_steps else "epoch"
-        if hp.eval_steps:
-            args["eval_steps"] = hp.eval_steps
-        if hp.keep_best_k and hp.metric_for_best in ("eval_loss", "loss"):
-            # Other metrics (bleu4...) come from the quick-eval callback, which ranks checkpoints itself;
-            # the Trainer only knows eval_loss and would fail at the first save on any other name.
-            args["metric_for_best_model"] = hp.metric_for_best
-            args["greater_is_better"] = False
-            args["save_total_limit"] = max(hp.keep_best_k, 1)
+        # Ranking by eval_loss needs an evaluation at every save (HF's load_best_model_at_end asks the same).
+        every_save = ranking and hp.metric_for_best == "eval_loss"
+        eval_steps = hp.eval_steps or (hp.save_steps if every_save else None)
+        args["eval_strategy"] = "steps" if eval_steps else "epoch"
+        if eval_steps:
+            args["eval_steps"] = eval_steps
+    if ranking:
+        # worker/training/best_checkpoints.py keeps the best k and the newest; the Trainer's own rotation
+        # keeps the newest n and would delete the best ones.
+        args["save_total_limit"] = None
     return args
+
+
+def ranks_checkpoints(hp: TrainHyperparameters, has_eval: bool) -> bool:
+    """Whether the child keeps the best keep_best_k checkpoints: the training loss ranks any run; eval_loss
+    and the quick check's metrics need a validation split (without one the newest save_total_limit stay,
+    and the child says so)."""
+    if not hp.keep_best_k:
+        return False
+    return hp.metric_for_best == "loss" or has_eval

@@ -84,6 +84,7 @@ def _train(model_dir: Path, out: Path, hp: dict, *, lr: float, steps: int) -> li
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
     from worker.evaluation.quick_eval import make_quick_eval_callback
+    from worker.training.best_checkpoints import BestCheckpoints
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
@@ -126,7 +127,15 @@ def _train(model_dir: Path, out: Path, hp: dict, *, lr: float, steps: int) -> li
     callback = make_quick_eval_callback(
         hyperparameters=hp, tokenizer=tok, eval_rows=ROWS, write_event=events.append, max_new_tokens=12
     )
-    Trainer(model=model, args=args, train_dataset=Rows(), data_collator=collate, callbacks=[callback]).train()
+    callbacks = [callback]
+    if hp.get("keep_best_k"):  # ranked by the quick check's own result of each save, as the child does
+        callbacks.append(
+            BestCheckpoints(
+                keep=hp["keep_best_k"], metric=hp["metric_for_best"], checkpoints_dir=out,
+                write_event=events.append, quick_eval_result=lambda: callback.last_result,
+            )
+        )  # fmt: skip
+    Trainer(model=model, args=args, train_dataset=Rows(), data_collator=collate, callbacks=callbacks).train()
     assert tok.padding_side == "right" or tok.padding_side == tok.init_kwargs.get("padding_side", "right")
     return events
 
@@ -166,6 +175,8 @@ def test_quick_eval_events_and_best_k_on_a_sane_run(tiny_model_dir: Path, tmp_pa
     scores = {e["step"]: e["bleu4"] for e in quick}
     top2 = sorted(scores, key=lambda s: (-scores[s], -s))[:2]
     assert sorted(top2) == best[-1]["steps"]
+    on_disk = {int(p.name.split("-")[1]) for p in (tmp_path / "run").glob("checkpoint-*")}
+    assert on_disk == {*top2, 15}  # the best two stay on disk, and the newest
 
 
 def test_quick_eval_reads_the_jobs_own_defaults_and_bounds() -> None:
@@ -178,8 +189,8 @@ def test_quick_eval_reads_the_jobs_own_defaults_and_bounds() -> None:
 
     job = TrainHyperparameters()
     callback = QuickEvalCallback(hyperparameters={}, tokenizer=None, eval_rows=[], write_event=print)
-    assert (callback.every_n, callback.n_samples, callback.action, callback.metric) == (
-        job.quick_eval_every_n_checkpoints, job.quick_eval_samples, job.collapse_action, job.metric_for_best
+    assert (callback.every_n, callback.n_samples, callback.action) == (
+        job.quick_eval_every_n_checkpoints, job.quick_eval_samples, job.collapse_action
     )  # fmt: skip
     with pytest.raises(ValidationError, match="collapse_action"):
         QuickEvalCallback(

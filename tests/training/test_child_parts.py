@@ -127,8 +127,9 @@ def test_core_training_arguments(tmp_path: Path) -> None:
     assert args["output_dir"] == str(tmp_path / "checkpoints")
     hp = TrainHyperparameters(eval_steps=5, keep_best_k=3, gradient_checkpointing=True)
     args = core_training_arguments(hp, tmp_path, has_eval=True)
-    assert (args["eval_strategy"], args["eval_steps"], args["save_total_limit"]) == ("steps", 5, 3)
-    assert args["metric_for_best_model"] == "eval_loss" and args["greater_is_better"] is False
+    # keep_best_k: the studio's BestCheckpoints rotates; the Trainer's rotation would delete the best ones
+    assert (args["eval_strategy"], args["eval_steps"], args["save_total_limit"]) == ("steps", 5, None)
+    assert "metric_for_best_model" not in args
     assert args["gradient_checkpointing_kwargs"] == {"use_reentrant": False}
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="fp16"):

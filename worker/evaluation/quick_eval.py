@@ -7,14 +7,12 @@ the collapse detectors (in the training child the loss signals run in its always
 setting: it passes watch_losses=False); a new signal writes
 ``{"event": "collapse", "step", "reason", "action"}``,
 and with action ``pause`` or ``stop`` the callback asks the Trainer to save and stop (the supervisor tells
-pause from stop by the event). ``keep_best_k`` > 0 writes ``{"event": "best_checkpoints", "steps", "metric"}``
-whenever the best-k set changes, ranked by ``metric_for_best`` (``eval_loss`` lower is better; ``bleu4``
-higher is better).
+pause from stop by the event). ``last_result`` is the latest ``quick_eval`` event: worker/training/
+best_checkpoints.py ranks checkpoints by its bleu4 or repetition when ``metric_for_best`` says so.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +25,6 @@ from worker.evaluation.text_metrics import bleu_scores
 
 # Greedy tokens per quick-eval sample: enough to see repetition or an empty answer, cheap enough per save.
 QUICK_EVAL_MAX_NEW_TOKENS = 64
-LOWER_IS_BETTER = {"eval_loss", "loss", "repetition"}
 
 
 class QuickEvalCallback(TrainerCallback):
@@ -54,8 +51,6 @@ class QuickEvalCallback(TrainerCallback):
         self.every_n = hp.quick_eval_every_n_checkpoints
         self.n_samples = hp.quick_eval_samples
         self.action = hp.collapse_action
-        self.keep_best_k = hp.keep_best_k or 0
-        self.metric = hp.metric_for_best
         self.settings = resolve_generation("greedy", {"max_new_tokens": max_new_tokens})
         self.tokenizer = tokenizer
         self.samples = [split_row(r) for r in eval_rows[: self.n_samples]]
@@ -64,8 +59,7 @@ class QuickEvalCallback(TrainerCallback):
         self.saves = 0
         self.last_eval_loss: float | None = None
         self.last_eval_step: int | None = None  # evaluations need not fall on checkpoints: said with the loss
-        self.scores: dict[int, float] = {}  # checkpoint step -> metric
-        self.best: list[int] = []
+        self.last_result: dict | None = None
         self.healthy_seen = False
         self.flagged_unhealthy = False
 
@@ -97,7 +91,7 @@ class QuickEvalCallback(TrainerCallback):
             if self.watch_losses:
                 self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
 
-    # -- quick eval + best checkpoints ----------------------------------------------------------------
+    # -- quick eval ----------------------------------------------------------------
     def _generate(self, model: Any) -> list[str]:
         tok = self.tokenizer
         # Training collators may rely on right padding: restore the tokenizer as we found it.
@@ -124,7 +118,6 @@ class QuickEvalCallback(TrainerCallback):
     def on_save(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         self.saves += 1
         step = state.global_step
-        event: dict | None = None
         if self.samples and model is not None and self.every_n > 0 and self.saves % self.every_n == 0:
             predictions = self._generate(model)
             references = [ref for _, ref in self.samples]
@@ -145,6 +138,7 @@ class QuickEvalCallback(TrainerCallback):
                 ],
             }
             self.write_event(event)
+            self.last_result = event
             signals = self.monitor.observe_generations(step, predictions)
             degenerate = self.monitor.generations_degenerate
             # A collapse is a change for the worse: answers degenerate from the first check on (an untrained
@@ -160,22 +154,6 @@ class QuickEvalCallback(TrainerCallback):
             self.healthy_seen = self.healthy_seen or not degenerate
             # The checkpoint of this step was just written: _handle's save request would write it twice.
             control.should_save = False
-        self._update_best(step, event)
-
-    def _update_best(self, step: int, event: dict | None) -> None:
-        if self.keep_best_k <= 0:
-            return
-        value = event.get(self.metric) if event else None
-        if value is None and self.metric == "eval_loss":
-            value = self.last_eval_loss
-        if value is None or not math.isfinite(value):
-            return
-        self.scores[step] = float(value)
-        sign = 1 if self.metric in LOWER_IS_BETTER else -1
-        best = sorted(self.scores, key=lambda s: (sign * self.scores[s], -s))[: self.keep_best_k]
-        if best != self.best:
-            self.best = best
-            self.write_event({"event": "best_checkpoints", "steps": sorted(best), "metric": self.metric})
 
 
 def make_quick_eval_callback(
@@ -187,7 +165,7 @@ def make_quick_eval_callback(
     watch_losses: bool = True,
     max_new_tokens: int = QUICK_EVAL_MAX_NEW_TOKENS,
 ) -> TrainerCallback:
-    """The training child's hook (docs/CONTRACTS.md events): quick eval, collapse detection, best-k."""
+    """The training child's hook (docs/CONTRACTS.md events): quick eval and collapse detection."""
     return QuickEvalCallback(
         hyperparameters=hyperparameters,
         tokenizer=tokenizer,

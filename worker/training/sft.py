@@ -164,6 +164,35 @@ def _quick_eval_callback(
     )
 
 
+def _best_checkpoints_callback(
+    hp: TrainHyperparameters, run_dir: Path, writer: EventWriter, *, has_eval: bool, quick: Any
+) -> Any:
+    """keep_best_k's callback, or None (and a warning when asked for but not possible on this data)."""
+    from app.jobs.trainer_args import ranks_checkpoints
+    from worker.training.best_checkpoints import BestCheckpoints
+
+    if not hp.keep_best_k:
+        return None
+    if not ranks_checkpoints(hp, has_eval):
+        writer.write(
+            "warning",
+            message=f"keep_best_k ranks checkpoints by {hp.metric_for_best}, which needs a validation split; "
+            f"this dataset has none, so the newest {hp.save_total_limit} checkpoints are kept",
+        )
+        return None
+    if hp.metric_for_best in ("bleu4", "repetition") and quick is None:
+        return None  # quick evaluation is unavailable (warned): unranked, every checkpoint stays
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    return BestCheckpoints(
+        keep=hp.keep_best_k,
+        metric=hp.metric_for_best,
+        checkpoints_dir=checkpoints,
+        write_event=writer,
+        quick_eval_result=lambda: quick.last_result if quick is not None else None,
+    )
+
+
 def _setup_tokenizer(config: RunConfig) -> tuple[Any, str]:
     from worker.training.model_loading import load_tokenizer
 
@@ -270,11 +299,15 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     watch = CollapseWatch(writer)
     # Always on, whatever the quick-eval setting: the loss signals on every logged step.
     callbacks.append(LossWatch(hp.collapse_action, watch))
+    quick = None
     if hp.quick_eval_every_n_checkpoints > 0 and eval_conversations:
         rows = [{"messages": m} for m in eval_conversations]
         quick = _quick_eval_callback(hp, tokenizer, rows, writer, watch)
         if quick is not None:
             callbacks.append(quick)
+    best = _best_checkpoints_callback(hp, run_dir, writer, has_eval=eval_rows is not None, quick=quick)
+    if best is not None:
+        callbacks.append(best)  # after quick eval: it ranks by that save's result
 
     arguments = core_training_arguments(hp, run_dir, has_eval=eval_rows is not None, method=config.method)
     if mode == "grouped":  # one example per row: batch similar lengths together so little is padding
