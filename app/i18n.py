@@ -135,3 +135,33 @@ def pick_language(cookie: str | None, query: str | None, default: str) -> str:
         if candidate in LANGUAGES:
             return candidate
     return "zh"
+
+
+def sentence(template: str, **values: object) -> dict[str, object]:
+    """A message to be said in the reader's language later: the English template and its values, as a
+    worker writes it into an event (`said`) long before anyone opens the page. A value may be a list of
+    sentences, said joined ("a; b"). Templates are translated in the domains' i18n_zh tables."""
+    return {"template": template, "values": values}
+
+
+def say(said: object, fallback: str | None = None, language: str | None = None) -> str:
+    """A `sentence` in the page's language (or `language`); the fallback (the message as written) for a row
+    written before sentences existed, or whose values no longer fit its template."""
+    if not isinstance(said, Mapping) or not isinstance(said.get("template"), str):
+        return fallback or ""
+    language = language or current_language.get()
+    values: dict[str, object] = {}
+    for name, value in dict(said.get("values") or {}).items():
+        if isinstance(value, list):  # parts, each a sentence: joined with the language's own semicolon
+            value = ("；" if language == "zh" else "; ").join(say(part, "", language) for part in value)
+        values[name] = value
+    try:
+        return translate(said["template"], language).format(**values)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return fallback or ""
+
+
+def in_english(said: dict[str, object]) -> str:
+    """The English text of a sentence: the `message` / `reason` every event keeps for logs, API and CLI."""
+    return say(said, language="en")
+

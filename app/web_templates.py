@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi.templating import Jinja2Templates
 
-from app.i18n import current_language, translate, translate_format
+from app.i18n import current_language, say, translate, translate_format
 from app.migrations import REPO_ROOT
 
 
@@ -34,5 +34,5 @@ def human_seconds(value: float | None) -> str:
 
 
 templates = Jinja2Templates(directory=str(REPO_ROOT / "templates"))
-templates.env.globals.update(t=translate, tf=translate_format, lang=lambda: current_language.get())
+templates.env.globals.update(t=translate, tf=translate_format, say=say, lang=lambda: current_language.get())
 templates.env.filters.update(bytes=human_bytes, time=human_time, seconds=human_seconds)

@@ -95,7 +95,13 @@ class EventSink:
                     self.mark_rotated(job)
                 if kind == "collapse":
                     flags = list((job.result or {}).get("flags", []))
-                    flag = {"step": event.get("step"), "reason": message, "action": event.get("action")}
+                    flag = {
+                        "step": event.get("step"),
+                        "kind": event.get("kind"),
+                        "reason": message,
+                        "said": event.get("said"),
+                        "action": event.get("action"),
+                    }
                     flags.append(flag)
                     job.result = {**(job.result or {}), "flags": flags}
                     session.info.setdefault("ftstudio_collapse_flags", []).append(flag)

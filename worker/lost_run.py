@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.i18n import in_english, sentence
 from app.models import Job, JobEvent, utcnow
 from worker.event_sink import EventSink, logged_steps, new_steps_only
 from worker.training.events import read_events
@@ -76,14 +77,24 @@ def recover_unreported_checkpoint(session: Session, job: Job, run_dir: Path) -> 
     job.config = {**(job.config or {}), "resume_from_checkpoint": str(run_dir / str(newest["path"]))}
     job.result = {**(job.result or {}), "first_step": step}
     job.step = step
+    said = sentence(
+        "The lost run had saved a checkpoint at step {step} that it had not reported yet: resuming from "
+        "there instead of step {chosen}.",
+        step=step,
+        chosen=chosen,
+    )
     session.add(
         JobEvent(
             job_id=job.id,
             kind="notice",
             step=step,
-            message=f"The lost run had saved a checkpoint at step {step} that it had not reported yet: "
-            f"resuming from there instead of step {chosen}.",
-            data={"recovered_checkpoint": newest["path"], "resume_step": step, "requeue_step": chosen},
+            message=in_english(said),
+            data={
+                "recovered_checkpoint": newest["path"],
+                "resume_step": step,
+                "requeue_step": chosen,
+                "said": said,
+            },
             created_at=utcnow(),
         )
     )

@@ -39,9 +39,6 @@ ZH_JOBS: dict[str, str] = {
     "quick_eval": "快速评估",
     "best_checkpoints": "最佳检查点",
     "resumed": "已继续",
-    "time budget: {seconds} s/step measured, training {steps} steps": (
-        "时间预算：实测每步 {seconds} 秒，训练 {steps} 步"
-    ),
     "non_finite_loss": "损失变为非有限值",
     "loss_diverged": "损失发散",
     "loss_spike": "损失突增",
@@ -154,3 +151,63 @@ def _help_by_description() -> dict[str, str]:
 
 
 ZH_HYPERPARAMETERS: dict[str, str] = _help_by_description()
+
+# Sentences the training child and the supervisor write into events (app.i18n.sentence): the English
+# template, exactly as in the worker's code, and its Chinese. The values keep their format specs.
+ZH_TRAINING_EVENTS: dict[str, str] = {
+    "time budget {minutes:g} min: {seconds:.1f} s/step measured, training {steps} steps": (
+        "时间预算 {minutes:g} 分钟：实测每步 {seconds:.1f} 秒，训练 {steps} 步"
+    ),
+    "time budget {minutes:g} min: {seconds:.1f} s/step measured, training {steps} steps (the "
+    "learning-rate schedule could not be re-timed)": (
+        "时间预算 {minutes:g} 分钟：实测每步 {seconds:.1f} 秒，训练 {steps} 步（学习率调度无法随之调整）"
+    ),
+    "training loss became {loss} at step {step}: lower the learning rate or use bf16/fp32": (
+        "训练损失在第 {step} 步变为 {loss}：请降低学习率，或改用 bf16/fp32"
+    ),
+    "loss {loss:.4g} at step {step} is {ratio:.0f}x the best so far ({best:.4g}): training diverged; lower "
+    "the learning rate": (
+        "第 {step} 步的损失 {loss:.4g} 是目前最好值（{best:.4g}）的 {ratio:.0f} 倍：训练已发散，请降低学习率"
+    ),
+    "loss {loss:.4g} at step {step} has stayed above {factor:g}x the starting loss ({first:.4g}) for {logs} "
+    "logs: training diverged; lower the learning rate": (
+        "第 {step} 步的损失 {loss:.4g} 已连续 {logs} 次记录高于起始损失（{first:.4g}）的 {factor:g} 倍："
+        "训练已发散，请降低学习率"
+    ),
+    "loss spiked to {loss:.4g} at step {step}, {ratio:.1f}x the running median {median:.4g} of the last "
+    "{logs} logs: lower the learning rate": (
+        "第 {step} 步的损失突增到 {loss:.4g}，是最近 {logs} 次记录的中位数 {median:.4g} 的 {ratio:.1f} 倍："
+        "请降低学习率"
+    ),
+    "eval loss became {loss} at step {step}": "验证损失在第 {step} 步变为 {loss}",
+    "eval loss rose {times} evaluations in a row to {loss:.4g} (best {best:.4g}) at step {step}: the model "
+    "is over-fitting or diverging; keep an earlier checkpoint": (
+        "验证损失连续 {times} 次评估上升，第 {step} 步达到 {loss:.4g}（最好 {best:.4g}）："
+        "模型过拟合或正在发散，请保留更早的检查点"
+    ),
+    "at step {step}: {problems}": "第 {step} 步：{problems}",
+    "answers repeat themselves (repetition ratio {ratio:.2f})": "回答自我重复（重复率 {ratio:.2f}）",
+    "{share:.0%} of answers are empty": "{share:.0%} 的回答为空",
+    "{n} answers contain chat-template markers": "{n} 个回答含有对话模板标记",
+    "all {n} answers are the same text": "全部 {n} 个回答内容相同",
+    "max_seq_length={limit} leaves {untrained} of {replies} assistant replies ({share:.0%}) untrained: "
+    "conversations longer than the limit are cut, so only their opening turns train and the model learns "
+    "little about later turns. split_long_dialogues=true trains every reply once, with the recent context "
+    "that fits.": (
+        "max_seq_length={limit} 使 {replies} 条助手回复中的 {untrained} 条（{share:.0%}）得不到训练："
+        "超过长度上限的对话被截断，只有开头几轮参与训练，模型对后面的轮次学得很少。"
+        "split_long_dialogues=true 会让每条回复都训练一次，并带上放得下的最近上下文。"
+    ),
+    "quick evaluation is not available ({error}); training goes on without it": (
+        "快速评估不可用（{error}）；训练将在没有它的情况下继续"
+    ),
+    "keep_best_k ranks checkpoints by {metric}, which needs a validation split; this dataset has none, so "
+    "the newest {kept} checkpoints are kept": (
+        "keep_best_k 按 {metric} 给检查点排序，这需要验证集；"
+        "此数据集没有验证集，因此保留最新的 {kept} 个检查点"
+    ),
+    "The lost run had saved a checkpoint at step {step} that it had not reported yet: resuming from there "
+    "instead of step {chosen}.": (
+        "丢失的那次运行在第 {step} 步保存过一个尚未上报的检查点：从那里继续，而不是从第 {chosen} 步。"
+    ),
+}

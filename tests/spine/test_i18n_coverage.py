@@ -89,10 +89,81 @@ def test_every_job_event_kind_and_collapse_kind_has_a_chinese_name() -> None:
     assert not sorted((set(NOTABLE_EVENTS) | collapse_kinds) - set(zh))
 
 
-def test_the_job_page_says_the_budget_notice_and_collapse_kind_in_its_language() -> None:
+def _sentences_in_code() -> list[tuple[str, set[str], str]]:
+    """(template, keyword names, where) of every sentence("...", name=...) call in app/ and worker/."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for path in [*root.joinpath("app").rglob("*.py"), *root.joinpath("worker").rglob("*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "sentence" and node.args:
+                where = f"{path.relative_to(root)}:{node.lineno}"
+                names = {k.arg for k in node.keywords if k.arg}
+                first = node.args[0]
+                options = [first.body, first.orelse] if isinstance(first, ast.IfExp) else [first]
+                for option in options:
+                    assert isinstance(option, ast.Constant), f"{where}: a template must be a literal"
+                    found.append((option.value, names, where))
+    return found
+
+
+def test_every_sentence_the_worker_writes_has_a_chinese_template_with_the_same_values() -> None:
+    """Collapse reasons, data warnings and notices are written by the training child long before anyone
+    reads them; they are stored as sentences (app.i18n) so the Chinese page says them in Chinese."""
+    from string import Formatter
+
+    zh = tables()["zh"]
+    found = _sentences_in_code()
+    assert len(found) >= 15  # the scan sees the worker's sentences
+    for template, names, where in found:
+        fields = {f for _, f, _, _ in Formatter().parse(template) if f}
+        assert fields == names, f"{where}: the template's values {fields} are not the call's {names}"
+        assert template in zh, f"{where}: no Chinese for {template!r}"
+        assert {f for _, f, _, _ in Formatter().parse(zh[template]) if f} == fields, where
+
+
+def test_a_collapse_reason_is_said_in_the_pages_language() -> None:
+    """The real detector's sentence, in both languages, and a row written before sentences: as written."""
+    from app.i18n import say
+    from worker.evaluation.collapse import CollapseMonitor
+
+    monitor = CollapseMonitor()
+    signals = [
+        s
+        for step, loss in enumerate([2.0, 2.1, 1.9, 2.0, 2.0, 30.0])
+        for s in monitor.observe_loss(step, loss)
+    ]
+    event = next(s for s in signals if s.kind == "loss_diverged").event("pause")
+    assert event["reason"].startswith("loss 30 at step 5 is 16x the best so far (1.9)")
+    assert say(event["said"], language="zh").startswith("第 5 步的损失 30 是目前最好值（1.9）的 16 倍")
+    assert say(event["said"], language="en") == event["reason"]
+    assert say(None, "as written", language="zh") == "as written"
+    broken = {"template": event["said"]["template"], "values": {"loss": 1}}  # values that no longer fit
+    assert say(broken, "as written", language="zh") == "as written"
     from types import SimpleNamespace
 
     from app.i18n import current_language
+    from app.web_templates import templates
+
+    flag = {key: event[key] for key in ("step", "kind", "reason", "said", "action")}  # job.result's flags
+    job = SimpleNamespace(id=1, kind="train", status="cancelled", result={"flags": [flag]})
+    token = current_language.set("zh")
+    try:
+        html = templates.env.get_template("evaluations/_job_panel.html").render(job=job, events=[])
+    finally:
+        current_language.reset(token)
+    assert "第 5 步的损失 30 是目前最好值" in html and "loss 30 at step 5" not in html
+    degenerate = CollapseMonitor().observe_generations(8, ["", "", "好"])[0]
+    assert say(degenerate.said, language="zh") == "第 8 步：67% 的回答为空"
+    assert degenerate.reason == "at step 8: 67% of answers are empty"
+
+
+def test_the_job_page_says_the_budget_notice_and_collapse_kind_in_its_language() -> None:
+    from types import SimpleNamespace
+
+    from app.i18n import current_language, in_english, sentence
     from app.web_templates import templates
 
     job = SimpleNamespace(
@@ -100,9 +171,13 @@ def test_the_job_page_says_the_budget_notice_and_collapse_kind_in_its_language()
         progress=SimpleNamespace(step=3, total_steps=10, loss=1.5, eta_seconds=30.0, percent=30.0),
         peak_memory_bytes=None, result={}, worker_id=None, cancel_requested=False,
     )  # fmt: skip
-    notice = {"total_steps": 10, "seconds_per_step": 14.78, "message": "time budget 3 min: ..."}
+    said = sentence(
+        "time budget {minutes:g} min: {seconds:.1f} s/step measured, training {steps} steps",
+        minutes=3.0, seconds=14.78, steps=10,
+    )  # fmt: skip
+    notice = {"total_steps": 10, "seconds_per_step": 14.78, "said": said}
     events = [
-        SimpleNamespace(kind="notice", step=5, message=notice["message"], data=notice),
+        SimpleNamespace(kind="notice", step=5, message=in_english(said), data=notice),
         SimpleNamespace(kind="collapse", step=7, message="loss 66 at step 7", data={"kind": "loss_diverged"}),
     ]
     page = templates.env.get_template("jobs/_summary.html")
@@ -111,5 +186,6 @@ def test_the_job_page_says_the_budget_notice_and_collapse_kind_in_its_language()
         html = page.render(job=job, events=events)
     finally:
         current_language.reset(token)
-    assert "[通知 @ 5]" in html and "时间预算：实测每步 14.8 秒，训练 10 步" in html
+    assert "[通知 @ 5]" in html and "时间预算 3 分钟：实测每步 14.8 秒，训练 10 步" in html
+    # A row written before sentences existed shows its message as written.
     assert "[崩溃 @ 7]" in html and "<strong>损失发散</strong>: loss 66 at step 7" in html

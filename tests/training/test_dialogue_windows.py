@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.i18n import in_english, say
 from worker.training.chat_data import IGNORE_INDEX, exchanges, load_rows, trim_to_last_assistant
 from worker.training.windows import build_examples, untrained_replies_warning
 
@@ -91,8 +92,11 @@ def test_replies_left_untrained_by_truncation_are_counted_and_said(
     assert untrained_replies_warning(split, MAX_LEN) is None
     # ... truncation only the replies that start before the limit: the openings.
     assert plain.num_replies_trained == sum(len(_runs(e.labels)) for e in cut) < replies / 2
-    warning = untrained_replies_warning(plain, MAX_LEN)
-    assert warning is not None and f"of {replies} assistant replies" in warning
+    said = untrained_replies_warning(plain, MAX_LEN)
+    assert said is not None
+    warning = in_english(said)
+    assert say(said, language="zh").startswith(f"max_seq_length={MAX_LEN} 使 {replies} 条助手回复中的")
+    assert warning and f"of {replies} assistant replies" in warning
     assert f"max_seq_length={MAX_LEN}" in warning and "split_long_dialogues=true" in warning
     # A short limit on short rows loses nothing: no warning.
     _, fits = build_examples(dialogues, tiny_tokenizer, 100_000, split_long_dialogues=False)

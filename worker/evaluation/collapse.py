@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.i18n import in_english, sentence
+
 # Markers of common chat templates; any of them in decoded text (special tokens are skipped when decoding)
 # means the model writes the template itself instead of an answer.
 TEMPLATE_MARKERS: tuple[str, ...] = (
@@ -48,7 +50,22 @@ TEMPLATE_MARKERS: tuple[str, ...] = (
 class CollapseSignal:
     kind: str
     step: int
-    reason: str
+    said: dict  # app.i18n.sentence: the job page says it in the reader's language
+
+    @property
+    def reason(self) -> str:
+        return in_english(self.said)
+
+    def event(self, action: str) -> dict:
+        """The ``collapse`` event of docs/CONTRACTS.md: the reason in English and as a sentence."""
+        return {
+            "event": "collapse",
+            "step": self.step,
+            "kind": self.kind,
+            "reason": self.reason,
+            "said": self.said,
+            "action": action,
+        }
 
 
 def repetition_ratio(text: str, n: int = 4) -> float:
@@ -92,26 +109,36 @@ class CollapseMonitor:
     _above_start: int = field(default=0, repr=False)
     _fired: set = field(default_factory=set, repr=False)
 
-    def _fire(self, kind: str, step: int, reason: str) -> list[CollapseSignal]:
+    def _fire(self, kind: str, step: int, said: dict) -> list[CollapseSignal]:
         if kind in self._fired:
             return []
         self._fired.add(kind)
-        return [CollapseSignal(kind, step, reason)]
+        return [CollapseSignal(kind, step, said)]
 
     def observe_loss(self, step: int, loss: float) -> list[CollapseSignal]:
         if not math.isfinite(loss):
             return self._fire(
                 "non_finite_loss",
                 step,
-                f"training loss became {loss} at step {step}: lower the learning rate or use bf16/fp32",
+                sentence(
+                    "training loss became {loss} at step {step}: lower the learning rate or use bf16/fp32",
+                    loss=str(loss),
+                    step=step,
+                ),
             )
         out: list[CollapseSignal] = []
         if 0 < self._best_loss < math.inf and loss > self.diverge_factor * self._best_loss:
             out += self._fire(
                 "loss_diverged",
                 step,
-                f"loss {loss:.4g} at step {step} is {loss / self._best_loss:.0f}x the best so far "
-                f"({self._best_loss:.4g}): training diverged; lower the learning rate",
+                sentence(
+                    "loss {loss:.4g} at step {step} is {ratio:.0f}x the best so far ({best:.4g}): training "
+                    "diverged; lower the learning rate",
+                    loss=loss,
+                    step=step,
+                    ratio=loss / self._best_loss,
+                    best=self._best_loss,
+                ),
             )
         if self._first_loss is None:
             self._first_loss = loss
@@ -121,9 +148,15 @@ class CollapseMonitor:
                 out += self._fire(
                     "loss_diverged",
                     step,
-                    f"loss {loss:.4g} at step {step} has stayed above {self.rise_factor:g}x the starting "
-                    f"loss ({self._first_loss:.4g}) for {self._above_start} logs: training diverged; "
-                    "lower the learning rate",
+                    sentence(
+                        "loss {loss:.4g} at step {step} has stayed above {factor:g}x the starting loss "
+                        "({first:.4g}) for {logs} logs: training diverged; lower the learning rate",
+                        loss=loss,
+                        step=step,
+                        factor=self.rise_factor,
+                        first=self._first_loss,
+                        logs=self._above_start,
+                    ),
                 )
         else:
             self._above_start = 0
@@ -134,8 +167,15 @@ class CollapseMonitor:
                 out += self._fire(
                     "loss_spike",
                     step,
-                    f"loss spiked to {loss:.4g} at step {step}, {loss / median:.1f}x the running median "
-                    f"{median:.4g} of the last {len(self._losses)} logs: lower the learning rate",
+                    sentence(
+                        "loss spiked to {loss:.4g} at step {step}, {ratio:.1f}x the running median "
+                        "{median:.4g} of the last {logs} logs: lower the learning rate",
+                        loss=loss,
+                        step=step,
+                        ratio=loss / median,
+                        median=median,
+                        logs=len(self._losses),
+                    ),
                 )
         self._losses.append(loss)
         if len(self._losses) > self.window:
@@ -144,7 +184,8 @@ class CollapseMonitor:
 
     def observe_eval_loss(self, step: int, eval_loss: float) -> list[CollapseSignal]:
         if not math.isfinite(eval_loss):
-            return self._fire("non_finite_eval_loss", step, f"eval loss became {eval_loss} at step {step}")
+            said = sentence("eval loss became {loss} at step {step}", loss=str(eval_loss), step=step)
+            return self._fire("non_finite_eval_loss", step, said)
         self._evals.append(eval_loss)
         recent = self._evals[-(self.patience + 1) :]
         best = min(self._evals)
@@ -155,8 +196,14 @@ class CollapseMonitor:
             return self._fire(
                 "eval_loss_rising",
                 step,
-                f"eval loss rose {self.patience} evaluations in a row to {eval_loss:.4g} (best {best:.4g})"
-                f" at step {step}: the model is over-fitting or diverging; keep an earlier checkpoint",
+                sentence(
+                    "eval loss rose {times} evaluations in a row to {loss:.4g} (best {best:.4g}) at step "
+                    "{step}: the model is over-fitting or diverging; keep an earlier checkpoint",
+                    times=self.patience,
+                    loss=eval_loss,
+                    best=best,
+                    step=step,
+                ),
             )
         return []
 
@@ -168,14 +215,17 @@ class CollapseMonitor:
         h = generation_health(predictions, self.markers)
         problems = []
         if h["repetition"] > self.max_repetition:
-            problems.append(f"answers repeat themselves (repetition ratio {h['repetition']:.2f})")
+            problems.append(
+                sentence("answers repeat themselves (repetition ratio {ratio:.2f})", ratio=h["repetition"])
+            )
         if h["empty_share"] > self.max_empty_share:
-            problems.append(f"{h['empty_share']:.0%} of answers are empty")
+            problems.append(sentence("{share:.0%} of answers are empty", share=h["empty_share"]))
         if h["template_leaks"]:
-            problems.append(f"{h['template_leaks']} answers contain chat-template markers")
+            problems.append(sentence("{n} answers contain chat-template markers", n=h["template_leaks"]))
         if h["n"] >= 3 and h["distinct"] == 1 and h["empty_share"] < 1:
-            problems.append(f"all {h['n']} answers are the same text")
+            problems.append(sentence("all {n} answers are the same text", n=h["n"]))
         self.generations_degenerate = bool(problems)
         if not problems:
             return []
-        return self._fire("degenerate_generations", step, f"at step {step}: " + "; ".join(problems))
+        said = sentence("at step {step}: {problems}", step=step, problems=problems)
+        return self._fire("degenerate_generations", step, said)

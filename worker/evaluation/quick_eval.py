@@ -67,15 +67,7 @@ class QuickEvalCallback(TrainerCallback):
     def _handle(self, signals: list[CollapseSignal], control: Any, action: str | None = None) -> None:
         action = action or self.action
         for s in signals:
-            self.write_event(
-                {
-                    "event": "collapse",
-                    "step": s.step,
-                    "kind": s.kind,
-                    "reason": s.reason,
-                    "action": action,
-                }
-            )
+            self.write_event(s.event(action))
             if action in ("pause", "stop"):
                 # Save first so a paused job resumes from here; then stop at the end of this step.
                 control.should_save = True

@@ -19,6 +19,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from app.i18n import in_english, sentence
+
 BUDGET_PLACEHOLDER_STEPS = 10_000_000
 SKIP_STEPS = 2
 MEASURE_STEPS = 3
@@ -72,13 +74,21 @@ class TimeBudget(TrainerCallback):
         if not changed:
             return
         retargeted = _retarget_scheduler(scheduler, total)
+        said = sentence(
+            "time budget {minutes:g} min: {seconds:.1f} s/step measured, training {steps} steps"
+            if retargeted
+            else "time budget {minutes:g} min: {seconds:.1f} s/step measured, training {steps} steps (the "
+            "learning-rate schedule could not be re-timed)",
+            minutes=self.budget_s / 60,
+            seconds=per_step,
+            steps=total,
+        )
         self.write_event(
             {
                 "event": "notice",
                 "step": state.global_step,
-                "message": f"time budget {self.budget_s / 60:g} min: {per_step:.3f} s/step measured, "
-                f"training {total} steps"
-                + ("" if retargeted else " (the learning-rate schedule could not be re-timed)"),
+                "message": in_english(said),
+                "said": said,
                 "seconds_per_step": per_step,
                 "total_steps": total,
             }

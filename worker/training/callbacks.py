@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from app.i18n import in_english
 from worker.peak_rss import peak_rss_bytes
 from worker.training.budget import BUDGET_PLACEHOLDER_STEPS
 from worker.training.collate import Collator
@@ -96,7 +97,7 @@ class FinalEvaluation(TrainerCallback):
 
 class MetricsEvents(TrainerCallback):
     """The Trainer's begin, logs and saves as metrics.jsonl events (start / train / eval / checkpoint);
-    ``warnings`` about the run's data follow the start event (which stays the first event)."""
+    ``warnings`` about the run's data (app.i18n sentences) follow the start event (which stays the first)."""
 
     def __init__(
         self,
@@ -104,7 +105,7 @@ class MetricsEvents(TrainerCallback):
         collator: Collator,
         start_fields: dict[str, Any] | None = None,
         checkpoint_prefix: str = "checkpoints",
-        warnings: list[str] | None = None,
+        warnings: list[dict] | None = None,
     ) -> None:
         self.writer = writer
         self.warnings = warnings or []
@@ -124,8 +125,8 @@ class MetricsEvents(TrainerCallback):
         if self.start_fields is not None and state.is_world_process_zero:
             # Written here because only now does the Trainer know the total number of optimizer steps.
             self.writer.write("start", total_steps=known_total_steps(state), **self.start_fields)
-            for message in self.warnings:
-                self.writer.write("warning", message=message)
+            for said in self.warnings:
+                self.writer.write("warning", message=in_english(said), said=said)
 
     def tokens_per_second(self) -> float:
         """Real (non-pad) tokens per second over the whole run so far."""
@@ -186,15 +187,7 @@ class LossWatch(TrainerCallback):
 
     def _handle(self, signals: list, control: TrainerControl) -> None:
         for s in signals:
-            self.write_event(
-                {
-                    "event": "collapse",
-                    "step": s.step,
-                    "kind": s.kind,
-                    "reason": s.reason,
-                    "action": self.action,
-                }
-            )
+            self.write_event(s.event(self.action))
             if self.action in ("pause", "stop"):
                 control.should_save = True  # a paused job resumes from this checkpoint
                 control.should_training_stop = True

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 # Only light modules at the top: config, data and path errors must answer before torch is imported.
+from app.i18n import in_english, sentence
 from app.jobs.hyperparameters import TrainHyperparameters
 from worker.orphan_guard import exit_with_supervisor
 from worker.quiet_logs import quiet_third_party_noise
@@ -151,9 +152,10 @@ def _quick_eval_callback(
     try:
         from worker.evaluation.quick_eval import make_quick_eval_callback
     except ImportError as exc:
-        writer.write(
-            "warning", message=f"quick evaluation is not available ({exc}); training goes on without it"
+        said = sentence(
+            "quick evaluation is not available ({error}); training goes on without it", error=str(exc)
         )
+        writer.write("warning", message=in_english(said), said=said)
         return None
     return make_quick_eval_callback(
         hyperparameters=hp,
@@ -174,11 +176,13 @@ def _best_checkpoints_callback(
     if not hp.keep_best_k:
         return None
     if not ranks_checkpoints(hp, has_eval):
-        writer.write(
-            "warning",
-            message=f"keep_best_k ranks checkpoints by {hp.metric_for_best}, which needs a validation split; "
-            f"this dataset has none, so the newest {hp.save_total_limit} checkpoints are kept",
+        said = sentence(
+            "keep_best_k ranks checkpoints by {metric}, which needs a validation split; this dataset has "
+            "none, so the newest {kept} checkpoints are kept",
+            metric=hp.metric_for_best,
+            kept=hp.save_total_limit,
         )
+        writer.write("warning", message=in_english(said), said=said)
         return None
     if hp.metric_for_best in ("bleu4", "repetition") and quick is None:
         return None  # quick evaluation is unavailable (warned): unranked, every checkpoint stays

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.i18n import sentence
 from worker.training.chat_data import (
     IGNORE_INDEX,
     DataError,
@@ -129,16 +130,21 @@ class _Windower:
 UNTRAINED_REPLIES_WARNING = 0.25
 
 
-def untrained_replies_warning(stats: DataStats, max_len: int) -> str | None:
-    """What the user should know when max_seq_length cuts away many replies: None when few are lost."""
+def untrained_replies_warning(stats: DataStats, max_len: int) -> dict | None:
+    """What the user should know when max_seq_length cuts away many replies (an app.i18n sentence): None
+    when few are lost."""
     untrained = stats.num_replies - stats.num_replies_trained
     if not stats.num_replies or untrained / stats.num_replies < UNTRAINED_REPLIES_WARNING:
         return None
-    return (
-        f"max_seq_length={max_len} leaves {untrained} of {stats.num_replies} assistant replies "
-        f"({untrained / stats.num_replies:.0%}) untrained: conversations longer than the limit are cut, so "
-        "only their opening turns train and the model learns little about later turns. "
-        "split_long_dialogues=true trains every reply once, with the recent context that fits."
+    return sentence(
+        "max_seq_length={limit} leaves {untrained} of {replies} assistant replies ({share:.0%}) untrained: "
+        "conversations longer than the limit are cut, so only their opening turns train and the model "
+        "learns little about later turns. split_long_dialogues=true trains every reply once, with the "
+        "recent context that fits.",
+        limit=max_len,
+        untrained=untrained,
+        replies=stats.num_replies,
+        share=untrained / stats.num_replies,
     )
 
 
