@@ -38,6 +38,7 @@ ZH_JOBS: dict[str, str] = {
     "collapse": "崩溃",
     "quick_eval": "快速评估",
     "best_checkpoints": "最佳检查点",
+    "best": "最佳",
     "resumed": "已继续",
     "non_finite_loss": "损失变为非有限值",
     "loss_diverged": "损失发散",
@@ -186,6 +187,10 @@ ZH_TRAINING_EVENTS: dict[str, str] = {
         "模型过拟合或正在发散，请保留更早的检查点"
     ),
     "at step {step}: {problems}": "第 {step} 步：{problems}",
+    "best by {metric}: steps {steps}": "按 {metric} 最好的检查点：第 {steps} 步",
+    "best by {metric}: steps {steps}; removed {removed}": (
+        "按 {metric} 最好的检查点：第 {steps} 步；已删除第 {removed} 步"
+    ),
     "answers repeat themselves (repetition ratio {ratio:.2f})": "回答自我重复（重复率 {ratio:.2f}）",
     "{share:.0%} of answers are empty": "{share:.0%} 的回答为空",
     "{n} answers contain chat-template markers": "{n} 个回答含有对话模板标记",

@@ -60,6 +60,35 @@ def test_keeps_the_k_best_and_the_newest_on_disk(tmp_path: Path) -> None:
     last = run.events[-1]
     assert last["steps"] == [10, 20] and last["removed"] == [15] and last["metric"] == "eval_loss"
     assert last["scores"] == {"10": 1.5, "20": 1.2}
+    assert last["message"] == "best by eval_loss: steps 10, 20; removed 15"
+
+
+def test_the_job_page_marks_the_best_checkpoints_and_says_the_ranking_in_chinese(tmp_path: Path) -> None:
+    from app.i18n import current_language
+    from app.web_templates import templates
+
+    run = Run(tmp_path, "loss", keep=1)
+    for step, loss in [(3, 2.0), (6, 3.0), (9, 4.0)]:
+        run.log(step, loss)
+        run.save(step)
+    event = run.events[-1]  # 3 best, 6 removed, 9 the newest
+    job = SimpleNamespace(
+        id=1, status="succeeded", kind="train", method="lora", base_model="m", config={}, error=None,
+        progress=SimpleNamespace(step=9, total_steps=9, loss=4.0, eta_seconds=None, percent=100.0),
+        peak_memory_bytes=None, result={}, worker_id=None, cancel_requested=False,
+        checkpoints=[
+            SimpleNamespace(step=s, path=f"checkpoints/checkpoint-{s}", size_bytes=1, deleted=s == 6)
+            for s in (3, 6, 9)
+        ],
+    )  # fmt: skip
+    row = SimpleNamespace(kind="best_checkpoints", step=9, message=event["message"], data=event)
+    token = current_language.set("zh")
+    try:
+        html = templates.env.get_template("jobs/_summary.html").render(job=job, events=[row])
+    finally:
+        current_language.reset(token)
+    assert html.count("badge-best") == 1 and '<td>3 <span class="badge badge-best">最佳</span>' in html
+    assert "按 loss 最好的检查点：第 3 步；已删除第 6 步" in html
 
 
 def test_an_older_evaluation_never_scores_a_later_checkpoint(tmp_path: Path) -> None:

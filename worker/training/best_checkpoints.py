@@ -26,6 +26,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from app.i18n import in_english, sentence
+
 LOWER_IS_BETTER = {"eval_loss", "loss", "repetition"}
 RANKING_FILE = "ranking.json"
 
@@ -121,6 +123,17 @@ class BestCheckpoints(TrainerCallback):
         removed = self._remove_older_than(step, keeping=set(best))
         self._write_scores()
         if best != before or removed:
+            steps = ", ".join(str(s) for s in sorted(best)) or "–"
+            said = (
+                sentence(
+                    "best by {metric}: steps {steps}; removed {removed}",
+                    metric=self.metric,
+                    steps=steps,
+                    removed=", ".join(str(s) for s in removed),
+                )
+                if removed
+                else sentence("best by {metric}: steps {steps}", metric=self.metric, steps=steps)
+            )
             self.write_event(
                 {
                     "event": "best_checkpoints",
@@ -129,6 +142,8 @@ class BestCheckpoints(TrainerCallback):
                     "metric": self.metric,
                     "scores": {str(s): self.scores[s] for s in sorted(best)},
                     "removed": removed,
+                    "message": in_english(said),
+                    "said": said,
                 }
             )
 
