@@ -3,18 +3,17 @@ by the live stream), opens a finished one, picks two jobs on the list and compar
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.browser import chromium_page, require_chromium
 from tests.clients import auth_headers, signin_url
 from tests.spine.conftest import write_dataset
 from tests.spine.embedded_server import EmbeddedStudio
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 STEPS = 8
 
@@ -42,10 +41,7 @@ def _submit(http: httpx.Client, dataset_id: int, lr: float, name: str) -> int:
 
 
 def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()  # before two jobs train
     http = httpx.Client(base_url=embedded.url, headers=auth_headers(embedded.data_dir), timeout=30)
     with write_dataset(tmp_path / "d.jsonl").open("rb") as handle:
         dataset = http.post(
@@ -55,13 +51,7 @@ def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp
     first = _submit(http, dataset.json()["id"], 3e-3, "dash-a")
     second = _submit(http, dataset.json()["id"], 1e-3, "dash-b")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with chromium_page(1280, 1600, args=["--no-first-run"]) as (page, errors):
         page.goto(signin_url(embedded.url, embedded.data_dir))  # pages need sign-in: the one-time link
         # Opened while the first job is queued or starting: the charts grow from the live stream.
         page.goto(f"{embedded.url}/jobs/{first}?lang=en")
@@ -112,4 +102,3 @@ def test_dashboard_charts_and_compare_in_a_browser(embedded: EmbeddedStudio, tmp
         assert page.is_visible("tr.differs[data-key='hyperparameters.learning_rate']")
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         assert errors == [], errors
-        browser.close()

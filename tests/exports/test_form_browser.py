@@ -3,7 +3,6 @@ target presets fill the inputs, a refused combination shows its message next to 
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -13,10 +12,10 @@ from urllib.parse import parse_qs
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.browser import CHROMIUM, chromium_page
 from tests.clients import signin_url
 from tests.spine.studio import Studio
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -49,13 +48,7 @@ def live_url(studio: Studio, client: TestClient) -> Iterator[str]:
 def test_fields_follow_the_method_and_presets_fill(
     live_url: str, studio: Studio, dataset_id: int, tiny_model_id: str
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
+    with chromium_page() as (page, _):
         posted: list[dict[str, list[str]]] = []
         page.on(
             "request",
@@ -101,4 +94,3 @@ def test_fields_follow_the_method_and_presets_fill(
         sent = posted[-1]
         assert sent["method"] == ["full"] and sent["offload_params"] == ["on"]
         assert "lora_r" not in sent and "quant_bits" not in sent and "num_virtual_tokens" not in sent
-        browser.close()

@@ -4,7 +4,6 @@ with its device, and a queued job moved to the top starts next."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,19 @@ from pathlib import Path
 import pytest
 
 from app.migrations import REPO_ROOT
+from tests.browser import chromium_page, require_chromium
 from tests.clients import signin_url
 from tests.queue.helpers import add_sleep_jobs, job_row, start_worker, wait_registered, wait_until
 from tests.spine.embedded_server import free_port
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_admin_page_lists_workers_and_a_job_moved_to_the_top_starts_next(
     embedded_studio, tmp_path: Path
 ) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    require_chromium()  # before the worker starts
     import httpx
-    from playwright.sync_api import sync_playwright
 
     studio = embedded_studio
     worker = start_worker(studio, "worker")
@@ -54,11 +51,7 @@ def test_admin_page_lists_workers_and_a_job_moved_to_the_top_starts_next(
     (busy,) = add_sleep_jobs(1, steps=60, seconds=0.5)  # keeps the only worker busy while we reorder
     wait_until(lambda: job_row(busy)["status"] == "running", 60, "the first job to start")
     first, second, third = add_sleep_jobs(3)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
+    with chromium_page() as (page, _):
         page.goto(signin_url(url, studio.data_dir))  # pages need sign-in: the one-time link `up` prints
         page.goto(f"{url}/admin?lang=en")
         row = page.locator(f'#admin-workers tr[data-worker-id="{worker_id}"]')
@@ -72,7 +65,6 @@ def test_admin_page_lists_workers_and_a_job_moved_to_the_top_starts_next(
         wait_until(lambda: first_row.get_attribute("data-job-id") == str(third), 15, "the moved job on top")
         assert os.environ.get("FTSTUDIO_ENABLE_TEST_JOB_KINDS") == "1"
         assert job_row(busy)["status"] == "running", "reordered while the worker was still busy"
-        browser.close()
     wait_until(
         lambda: all(job_row(j)["status"] == "succeeded" for j in (first, second, third)), 120, "the queue"
     )

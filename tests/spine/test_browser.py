@@ -4,39 +4,27 @@ progress bar move and the job finish. Drives `ftstudio up` (embedded mode) over 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from app.demo import DEMO_DATASET_PATH
+from tests.browser import chromium_page
 from tests.clients import signin_url
 from tests.spine.embedded_server import EmbeddedStudio
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.browser
 
 
 def test_upload_launch_and_watch_a_fine_tune(embedded: EmbeddedStudio, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
+    extra = [
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with chromium_page(args=extra) as (page, _):
         page.goto(signin_url(embedded.url, embedded.data_dir))  # the one-time link `ftstudio up` prints
         page.goto(f"{embedded.url}/datasets?lang=en")
         page.set_input_files("#upload-file", str(DEMO_DATASET_PATH))
@@ -81,4 +69,3 @@ def test_upload_launch_and_watch_a_fine_tune(embedded: EmbeddedStudio, tmp_path:
         assert float(page.get_attribute("#job-progress-bar", "data-percent")) == 100.0
         assert int(page.get_attribute("#loss-chart", "data-points") or 0) >= 10
         assert "checkpoint-" in page.inner_text("#job-summary")
-        browser.close()

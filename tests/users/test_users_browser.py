@@ -5,7 +5,6 @@ page may trip its own Content-Security-Policy."""
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -14,11 +13,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.browser import CHROMIUM, chromium_browser
 from tests.clients import signin_url
 from tests.spine.embedded_server import EmbeddedStudio
 from tests.users.conftest import PASSWORD, World
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser]
 
 
@@ -63,14 +62,9 @@ def _bob_job(world: World) -> None:
 
 
 def test_members_see_their_own_and_the_admin_manages_everyone(world: World, live_url: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     _bob_job(world)
     csp_errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
+    with chromium_browser() as browser:
         alice = browser.new_context().new_page()
         alice.on(
             "console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None
@@ -112,7 +106,6 @@ def test_members_see_their_own_and_the_admin_manages_everyone(world: World, live
         admin.click("#nav-admin-audit")
         audit = admin.inner_text("#audit")
         assert "user.quota" in audit and "alice" in audit and "login.failed" in audit
-        browser.close()
     from app.db import session_scope
     from app.users.service import UserService
 
