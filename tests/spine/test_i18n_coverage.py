@@ -155,6 +155,25 @@ def test_a_collapse_reason_is_said_in_the_pages_language() -> None:
     finally:
         current_language.reset(token)
     assert "第 5 步的损失 30 是目前最好值" in html and "loss 30 at step 5" not in html
+    # A paused job's error is the end event's reason (worker/supervisor.py): said in Chinese too; an error
+    # of another kind (or from a later run than that end event) as written.
+    summary = templates.env.get_template("jobs/_summary.html")
+    end = {"status": "paused", "reason": event["reason"], "said": event["said"]}
+    for error, shown in [
+        (event["reason"], "第 5 步的损失 30 是目前最好值"),
+        ("CUDA out of memory", "CUDA out of memory"),
+    ]:
+        job = SimpleNamespace(
+            id=1, status="cancelled", kind="train", method="full", base_model="m", config={}, error=error,
+            progress=SimpleNamespace(step=5, total_steps=40, loss=30.0, eta_seconds=None, percent=12.5),
+            peak_memory_bytes=None, result={"end": end}, worker_id=None, cancel_requested=False,
+        )  # fmt: skip
+        token = current_language.set("zh")
+        try:
+            html = summary.render(job=job, events=[])
+        finally:
+            current_language.reset(token)
+        assert shown in html.split('id="job-error"')[1].split("</div>")[0]
     degenerate = CollapseMonitor().observe_generations(8, ["", "", "好"])[0]
     assert say(degenerate.said, language="zh") == "第 8 步：67% 的回答为空"
     assert degenerate.reason == "at step 8: 67% of answers are empty"

@@ -173,6 +173,7 @@ def test_full_fine_tune_at_lr_half_pauses_by_default(
     assert collapses[0]["action"] == "pause"
     end = events[-1]
     assert end["event"] == "end" and end["status"] == "paused" and end["reason"] == collapses[0]["reason"]
+    assert end["said"] == collapses[0]["said"]  # the job page says why in its language
     assert end["step"] < 40 and (run_dir / end["output_path"] / "trainer_state.json").is_file()
 
 

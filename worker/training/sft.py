@@ -139,10 +139,11 @@ class CollapseWatch:
         self.writer = writer
         self.action: str | None = None
         self.reason: str | None = None
+        self.said: dict | None = None  # the reason as a sentence: the job page says it in its language
 
     def __call__(self, record: dict[str, Any]) -> None:
         if record.get("event") == "collapse" and record.get("action") in ("pause", "stop"):
-            self.action, self.reason = record["action"], record.get("reason")
+            self.action, self.reason, self.said = record["action"], record.get("reason"), record.get("said")
         self.writer(record)
 
 
@@ -355,7 +356,9 @@ def run(config: RunConfig, flag: StopFlag) -> int:
         return EXIT_OK
     if watch.action:  # quick eval saw a collapse and saved + stopped: "paused" resumes from that checkpoint
         status = "paused" if watch.action == "pause" else "stopped"
-        writer.write("end", status=status, reason=watch.reason, output_path=checkpoint_path, **end)
+        writer.write(
+            "end", status=status, reason=watch.reason, said=watch.said, output_path=checkpoint_path, **end
+        )
         return EXIT_OK
     trainer.save_model(
         str(run_dir / "final")
