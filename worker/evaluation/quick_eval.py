@@ -5,7 +5,7 @@ answers for ``quick_eval_samples`` validation rows, scores char BLEU-4 (nltk, me
 health, and writes a ``quick_eval`` event. Every generation sample (and, used alone, every loss) goes through
 the collapse detectors (in the training child the loss signals run in its always-on LossWatch, whatever this
 setting: it passes watch_losses=False); a new signal writes
-``{"event": "collapse", "step", "reason", "action"}``,
+``{"event": "collapse", "step", "kind", "reason", "said", "action"}``,
 and with action ``pause`` or ``stop`` the callback asks the Trainer to save and stop (the supervisor tells
 pause from stop by the event). ``last_result`` is the latest ``quick_eval`` event: worker/training/
 best_checkpoints.py ranks checkpoints by its bleu4 or repetition when ``metric_for_best`` says so.
@@ -83,7 +83,7 @@ class QuickEvalCallback(TrainerCallback):
             if self.watch_losses:
                 self._handle(self.monitor.observe_eval_loss(step, self.last_eval_loss), control)
 
-    # -- quick eval ----------------------------------------------------------------
+    # -- quick eval -----------------------------------------------------------------------------------
     def _generate(self, model: Any) -> list[str]:
         tok = self.tokenizer
         # Training collators may rely on right padding: restore the tokenizer as we found it.
