@@ -21,6 +21,8 @@ AUTO_METHOD = "auto"
 Precision = Literal["auto", "fp32", "fp16", "bf16", "pure_bf16"]
 # Metrics that can rank checkpoints (eval_loss/loss/repetition: lower is better; bleu4: higher).
 BEST_METRICS = ("eval_loss", "loss", "repetition", "bleu4")
+# Those the quick check measures (worker/evaluation/quick_eval.py): ranking by them needs it at every save.
+QUICK_CHECK_METRICS = ("bleu4", "repetition")
 SchedulerType = Literal["cosine", "linear", "constant", "constant_with_warmup"]
 
 # Preset name -> (r, alpha). "basic" is the issue's default (r=8, alpha=16); "advanced" doubles both.
@@ -297,7 +299,7 @@ class TrainHyperparameters(BaseModel):
         ranked by an older step's number."""
         if not self.keep_best_k:
             return
-        if self.metric_for_best in ("bleu4", "repetition") and self.quick_eval_every_n_checkpoints != 1:
+        if self.metric_for_best in QUICK_CHECK_METRICS and self.quick_eval_every_n_checkpoints != 1:
             raise ValueError(
                 f"keep_best_k ranks checkpoints by {self.metric_for_best}, which the quick check measures: "
                 f"set quick_eval_every_n_checkpoints to 1 (it is {self.quick_eval_every_n_checkpoints}), "

@@ -12,7 +12,6 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from app.i18n import in_english
 from worker.peak_rss import peak_rss_bytes
 from worker.training.budget import BUDGET_PLACEHOLDER_STEPS
 from worker.training.collate import Collator
@@ -126,7 +125,7 @@ class MetricsEvents(TrainerCallback):
             # Written here because only now does the Trainer know the total number of optimizer steps.
             self.writer.write("start", total_steps=known_total_steps(state), **self.start_fields)
             for said in self.warnings:
-                self.writer.write("warning", message=in_english(said), said=said)
+                self.writer.say("warning", said)
 
     def tokens_per_second(self) -> float:
         """Real (non-pad) tokens per second over the whole run so far."""

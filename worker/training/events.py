@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from app.i18n import in_english
+
 METRICS_FILE = "metrics.jsonl"
 ERROR_FILE = "error.json"
 
@@ -35,6 +37,11 @@ class EventWriter:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
+
+    def say(self, event: str, said: dict, **fields: Any) -> None:
+        """An event whose message is an app.i18n sentence: the English text as `message` (logs, API, CLI),
+        the sentence as `said` (the job page says it in its reader's language)."""
+        self.write(event, message=in_english(said), said=said, **fields)
 
     def __call__(self, record: dict[str, Any]) -> None:
         """Write a ready-made record (``{"event": ..., ...}``), the form other hooks (quick eval) use."""

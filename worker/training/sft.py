@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 # Only light modules at the top: config, data and path errors must answer before torch is imported.
-from app.i18n import in_english, sentence
 from app.jobs.hyperparameters import TrainHyperparameters
 from worker.orphan_guard import exit_with_supervisor
 from worker.quiet_logs import quiet_third_party_noise
 from worker.training.chat_data import DataError, DataStats, load_rows
 from worker.training.config import ConfigError, RunConfig, load_config, resolve_checkpoint
+from worker.training.evaluation_callbacks import CollapseWatch, best_checkpoints_callback, quick_eval_callback
 from worker.training.events import EventWriter, write_error
 from worker.training.stop import StopFlag
 from worker.training.templates import choose_chat_template
@@ -130,72 +130,6 @@ def _tensorboard_callback(run_dir: Path) -> Any:
     callback = TensorBoardCallback()
     callback.logging_dir = str(run_dir / "tensorboard")
     return callback
-
-
-class CollapseWatch:
-    """Passes quick-eval events to metrics.jsonl and remembers a collapse that asked to pause or stop."""
-
-    def __init__(self, writer: EventWriter) -> None:
-        self.writer = writer
-        self.action: str | None = None
-        self.reason: str | None = None
-        self.said: dict | None = None  # the reason as a sentence: the job page says it in its language
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        if record.get("event") == "collapse" and record.get("action") in ("pause", "stop"):
-            self.action, self.reason, self.said = record["action"], record.get("reason"), record.get("said")
-        self.writer(record)
-
-
-def _quick_eval_callback(
-    hp: TrainHyperparameters, tokenizer: Any, eval_rows: list, writer: EventWriter, watch: CollapseWatch
-) -> Any:
-    try:
-        from worker.evaluation.quick_eval import make_quick_eval_callback
-    except ImportError as exc:
-        said = sentence(
-            "quick evaluation is not available ({error}); training goes on without it", error=str(exc)
-        )
-        writer.write("warning", message=in_english(said), said=said)
-        return None
-    return make_quick_eval_callback(
-        hyperparameters=hp,
-        tokenizer=tokenizer,
-        eval_rows=eval_rows,
-        write_event=watch,
-        watch_losses=False,  # LossWatch does, on every job
-    )
-
-
-def _best_checkpoints_callback(
-    hp: TrainHyperparameters, run_dir: Path, writer: EventWriter, *, has_eval: bool, quick: Any
-) -> Any:
-    """keep_best_k's callback, or None (and a warning when asked for but not possible on this data)."""
-    from app.jobs.trainer_args import ranks_checkpoints
-    from worker.training.best_checkpoints import BestCheckpoints
-
-    if not hp.keep_best_k:
-        return None
-    if not ranks_checkpoints(hp, has_eval):
-        said = sentence(
-            "keep_best_k ranks checkpoints by {metric}, which needs a validation split; this dataset has "
-            "none, so the newest {kept} checkpoints are kept",
-            metric=hp.metric_for_best,
-            kept=hp.save_total_limit,
-        )
-        writer.write("warning", message=in_english(said), said=said)
-        return None
-    if hp.metric_for_best in ("bleu4", "repetition") and quick is None:
-        return None  # quick evaluation is unavailable (warned): unranked, every checkpoint stays
-    checkpoints = run_dir / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    return BestCheckpoints(
-        keep=hp.keep_best_k,
-        metric=hp.metric_for_best,
-        checkpoints_dir=checkpoints,
-        write_event=writer,
-        quick_eval_result=lambda: quick.last_result if quick is not None else None,
-    )
 
 
 def _setup_tokenizer(config: RunConfig) -> tuple[Any, str]:
@@ -307,10 +241,10 @@ def run(config: RunConfig, flag: StopFlag) -> int:
     quick = None
     if hp.quick_eval_every_n_checkpoints > 0 and eval_conversations:
         rows = [{"messages": m} for m in eval_conversations]
-        quick = _quick_eval_callback(hp, tokenizer, rows, writer, watch)
+        quick = quick_eval_callback(hp, tokenizer, rows, writer, watch)
         if quick is not None:
             callbacks.append(quick)
-    best = _best_checkpoints_callback(hp, run_dir, writer, has_eval=eval_rows is not None, quick=quick)
+    best = best_checkpoints_callback(hp, run_dir, writer, has_eval=eval_rows is not None, quick=quick)
     if best is not None:
         callbacks.append(best)  # after quick eval: it ranks by that save's result
 
